@@ -1,0 +1,62 @@
+"""The library calls the CLI is a thin layer over: each command is one call here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import resources
+from .errors import PayoutError, error
+
+
+@dataclass(frozen=True)
+class Inputs:
+    year: int
+    rules_path: Path
+    data_dir: Path
+
+
+def inputs(year: int | None, rules: Path | None = None, data: Path | None = None) -> Inputs:
+    """Resolve --year/--rules/--data to files, defaulting to what ships with the tool."""
+    if rules is None:
+        if year is None:
+            raise PayoutError(error("arguments", "give --year or --rules"))
+        rules = resources.rules_file(year)
+        if not rules.exists():
+            years = ", ".join(map(str, resources.shipped_years()))
+            raise PayoutError(error(str(rules), f"no shipped rule file for {year}", f"shipped years: {years}"))
+    if year is None:
+        from .rules import load_rules
+
+        year = load_rules(rules).year
+    if data is None:
+        data = resources.sample_data(year)
+    return Inputs(year, Path(rules), Path(data))
+
+
+def compute(inp: Inputs):
+    from .data import load_dataset
+    from .pipeline import compute as _compute
+    from .rules import load_rules
+
+    rules = load_rules(inp.rules_path)
+    if rules.year != inp.year:
+        raise PayoutError(error(str(inp.rules_path), f"the rule file is for {rules.year}, not {inp.year}"))
+    return _compute(rules, load_dataset(inp.data_dir, rules))
+
+
+def run(inp: Inputs, out: Path, with_documents: bool = False):
+    """Compute and write out/<year>/ atomically: CSVs, manifest, and the report and Excel list."""
+    from .outputs import staged, write_run
+
+    result = compute(inp)
+    options = {"year": inp.year, "rules": str(inp.rules_path), "data": str(inp.data_dir)}
+    with staged(out) as stage:
+        written = write_run(result, stage, inp.rules_path, options)
+        if with_documents:
+            from .excel import write_excel
+            from .report import write_report
+
+            written.append(write_report(result, stage).name)
+            written.append(write_excel(result, stage).name)
+    return result, written

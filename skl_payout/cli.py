@@ -1,0 +1,108 @@
+"""Command line: a few lines per command over one library call (pandas is imported only when data is read)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Exact payout runs of Swedish performance-based state grants (prestationsbaserat statsbidrag).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+YearOpt = typer.Option(None, "--year", "-y", help="Agreement year, e.g. 2011 (selects rules/<year>.yaml).")
+RulesOpt = typer.Option(None, "--rules", help="Rule file to use instead of the shipped one.", dir_okay=False)
+DataOpt = typer.Option(None, "--data", help="Data folder (default: the sample data shipped for the year).", file_okay=False)
+OutOpt = typer.Option(None, "--out", help="Output folder (default: out/<year>).", file_okay=False)
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors.")) -> None:
+    """Load register and population data, qualify each authority, distribute each pot, write letters."""
+    _state["debug"] = debug
+
+
+def guarded(fn):
+    """Bad input becomes a clear message and exit code 1, never a traceback (unless --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .errors import PayoutError
+
+        try:
+            return fn(*args, **kwargs)
+        except PayoutError as exc:
+            if _state["debug"]:
+                raise
+            print_problems(exc.problems)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[red]Interrupted; earlier output left as it was.[/red]")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # an internal error: say so plainly
+            if _state["debug"]:
+                raise
+            err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
+            err_console.print("Run again with --debug for a traceback, and report it.")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def print_problems(problems) -> None:
+    for p in problems:
+        colour = {"error": "red", "warning": "yellow"}.get(p.severity, "cyan")
+        err_console.print(f"[{colour}]{p.severity}[/{colour}] {p.where}: {p.message}", highlight=False, markup=True)
+        if p.hint:
+            err_console.print(f"    hint: {p.hint}", highlight=False)
+
+
+def default_out(out: Optional[Path], year: int) -> Path:
+    return out if out is not None else Path("out") / str(year)
+
+
+@app.command()
+@guarded
+def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
+        out: Optional[Path] = OutOpt) -> None:
+    """Compute a year's payouts and write payouts.csv, totals.csv, summary.csv, run.json, report.html and payouts.xlsx."""
+    from . import api, fmt
+
+    inp = api.inputs(year, rules, data)
+    target = default_out(out, inp.year)
+    result, written = api.run(inp, target)
+    table = Table(title=f"Payout run {inp.year}: {result.rules.agreement.reference}")
+    for col in ("Pot", "Budget (kr)", "Paid (kr)", "Unpaid (kr)", "Qualified / eligible"):
+        table.add_column(col, justify="left" if col == "Pot" else "right", no_wrap=True)
+    for sp in result.subpots:
+        table.add_row(sp.id, fmt.number(sp.budget), fmt.number(sp.paid), fmt.number(sp.unpaid),
+                      f"{sp.qualified} / {sp.eligible}")
+    budget = sum(sp.budget for sp in result.subpots)
+    table.add_section()
+    table.add_row("Total", fmt.number(budget), fmt.number(result.paid), fmt.number(budget - result.paid), "",
+                  style="bold")
+    console.print(table)
+    for sp in result.subpots:
+        for note in sp.transfers:
+            console.print(f"[cyan]{sp.id}[/cyan]: {note}")
+    console.print(f"Wrote {', '.join(written)} to {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,60 @@
+"""Swedish number formatting for what people read (babel), exact for what machines read."""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
+
+from babel.numbers import format_decimal
+
+LOCALE = "sv_SE"
+NBSP = "\u00a0"
+
+
+def kr(amount: int, nbsp: bool = True) -> str:
+    """1234567 -> '1 234 567 kr' (no-break spaces unless nbsp=False)."""
+    text = f"{format_decimal(amount, format='#,##0', locale=LOCALE)}{NBSP}kr"
+    return text if nbsp else text.replace(NBSP, " ")
+
+
+def number(value: int, nbsp: bool = True) -> str:
+    text = format_decimal(value, format="#,##0", locale=LOCALE)
+    return text if nbsp else text.replace(NBSP, " ")
+
+
+def floor_decimal(value: Fraction, places: int) -> Decimal:
+    """Truncate towards minus infinity, so a shown value never looks past a threshold it missed."""
+    scale = 10**places
+    return (Decimal(value.numerator * scale // value.denominator) / scale).quantize(
+        Decimal(1).scaleb(-places), rounding=ROUND_FLOOR
+    )
+
+
+def percent(value: Fraction, places: int = 1, nbsp: bool = True) -> str:
+    """Fraction(1, 2) -> '50,0 %', floored (49.99 % shows as 49,9 %, never 50,0 %)."""
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    text = f"{format_decimal(floor_decimal(value * 100, places), format=pattern, locale=LOCALE)}{NBSP}%"
+    return text if nbsp else text.replace(NBSP, " ")
+
+
+def threshold_percent(value: Fraction, nbsp: bool = True) -> str:
+    """A threshold as written in the agreement: '50 %', '100 %', '33,3333 %' only if it must."""
+    for places in range(0, 5):
+        if (value * 100 * 10**places).denominator == 1:
+            return percent(value, places, nbsp)
+    return percent(value, 4, nbsp)
+
+
+def ratio_text(value: Fraction, places: int = 6) -> str:
+    """Machine-readable ratio for CSVs, floored: '0.512500'."""
+    return str(floor_decimal(value, places))
+
+
+def yes_no(flag: bool) -> str:
+    return "ja" if flag else "nej"
+
+
+def points_up(value: Fraction) -> str:
+    """A shortfall in percentage points, rounded up: a miss of 0.01 points shows as 0,1, never 0,0."""
+    tenths = -((-value.numerator * 1000) // value.denominator)
+    return f"{format_decimal(Decimal(tenths) / 10, format='#,##0.0', locale=LOCALE)}{NBSP}procentenheter"

@@ -1,0 +1,132 @@
+"""Writing a run: CSVs for machines, a manifest for auditors, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+from . import __version__, fmt
+from .data import sha256
+from .pipeline import Result
+from .rules import describe_ratio
+
+PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
+                  "threshold", "key_value", "amount_sek"]
+TOTAL_COLUMNS = ["recipient_type", "code", "name", "county_code", "amount_sek"]
+SUMMARY_COLUMNS = ["pot", "budget_sek", "paid_sek", "unpaid_sek", "eligible", "qualified"]
+LIBRARIES = ["typer", "rich", "pandas", "pyyaml", "jinja2", "pydantic", "babel", "openpyxl", "typst"]
+
+
+def csv_text(columns: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def payout_rows(result: Result) -> list[list]:
+    rows = []
+    for sp in result.subpots:
+        for row in sp.rows:
+            ratio = row.qualification.ratio
+            rows.append([
+                sp.id, row.recipient.type, row.recipient.code, row.recipient.name, row.recipient.county_code,
+                "true" if row.qualified else "false", row.qualification.reason(),
+                fmt.ratio_text(ratio.measure) if ratio and ratio.measure is not None else "",
+                describe_ratio(ratio.threshold) if ratio else "",
+                "" if row.key_value is None else row.key_value, row.amount,
+            ])
+    return rows
+
+
+def total_rows(result: Result) -> list[list]:
+    return [[r.type, r.code, r.name, r.county_code, amount] for r, amount in result.totals()]
+
+
+def summary_rows(result: Result) -> list[list]:
+    return [[sp.id, sp.budget, sp.paid, sp.unpaid, sp.eligible, sp.qualified] for sp in result.subpots]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def manifest(result: Result, rules_path: Path, options: dict) -> dict:
+    """What was read, with which rules and tool: enough to re-run and to defend the result."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return {
+        "tool": "skl-payout",
+        "tool_version": __version__,
+        "python": platform.python_version(),
+        "libraries": library_versions(),
+        "year": result.rules.year,
+        "agreement": result.rules.agreement.reference,
+        "created_at": when.replace(microsecond=0).isoformat(),
+        "options": options,
+        "rules": {"path": str(rules_path), "sha256": sha256(rules_path)},
+        "inputs": [{"file": p.name, "path": str(p), "sha256": sha256(p)} for p in result.data.files],
+        "pots": [
+            {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "unpaid_sek": sp.unpaid,
+             "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
+            for sp in result.subpots
+        ],
+        "total_budget_sek": sum(p.amount_sek for p in result.rules.pots),
+        "total_paid_sek": result.paid,
+    }
+
+
+def write_run(result: Result, folder: Path, rules_path: Path, options: dict) -> list[str]:
+    """The run's files, written into `folder` (a staging folder: see `staged`)."""
+    files = {
+        "payouts.csv": csv_text(PAYOUT_COLUMNS, payout_rows(result)),
+        "totals.csv": csv_text(TOTAL_COLUMNS, total_rows(result)),
+        "summary.csv": csv_text(SUMMARY_COLUMNS, summary_rows(result)),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8", newline="")
+    (folder / "run.json").write_text(
+        json.dumps(manifest(result, rules_path, options), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return [*files, "run.json"]
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """Build in a temporary sibling folder; replace `target` only if the block succeeds.
+
+    On any error or interrupt (Ctrl-C included) the previous output is left exactly as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        yield stage
+        backup = None
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            backup.rmdir()
+            target.rename(backup)
+        stage.rename(target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

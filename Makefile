@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+YEAR   ?= 2011
+
+.PHONY: run test bench golden sample-data validate letters clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "skl-payout needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## compute the 2011 payouts on the bundled sample data into out/2011/
+	$(BIN)/skl-payout run --year $(YEAR)
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest -q
+
+validate: $(STAMP)  ## check every shipped rule file against its sample data
+	$(BIN)/skl-payout validate
+
+letters: $(STAMP)
+	$(BIN)/skl-payout letters --year $(YEAR)
+
+bench: $(STAMP)  ## timings of a full run and of all letters, printed (not a test)
+	$(BIN)/python scripts/bench.py
+
+golden: $(STAMP)  ## deliberately regenerate tests/golden/ after a reviewed change of results
+	$(BIN)/python scripts/update_golden.py
+
+sample-data: $(STAMP)  ## regenerate sample_data/ from reference/ (fixed seed)
+	$(BIN)/python scripts/make_sample_data.py
+
+clean:
+	rm -rf out build dist *.egg-info .pytest_cache

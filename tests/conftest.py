@@ -1,0 +1,72 @@
+"""Shared helpers: run the real CLI, and write small data folders in the DOMAIN.md format."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+SAMPLE = ROOT / "sample_data"
+COUNTIES_2011 = [  # the 21 counties of the shipped data, code and name
+    (row["county_code"], row["name"])
+    for row in csv.DictReader(open(SAMPLE / "2011" / "counties.csv", encoding="utf-8"))
+]
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed tool as a user runs it: a new process, real exit code and output."""
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "skl_payout", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, encoding="utf-8")
+
+
+def write_csv(path: Path, columns: list[str], rows: list[list], sep: str = ",", encoding: str = "utf-8",
+              newline: str = "\n") -> Path:
+    text = newline.join(sep.join(str(c) for c in row) for row in [columns, *rows]) + newline
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def write_dataset(folder: Path, kommuner: list[dict], landsting: list[dict], counties=COUNTIES_2011,
+                  approved: dict[str, bool] | None = None) -> Path:
+    """A 2011-format data folder. kommuner: dicts with code, name, county, pop, pop65, reg, deaths,
+    units, started, regs; landsting: dicts with code, reg, deaths, units, started, regs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "counties.csv", ["county_code", "name"], [list(c) for c in counties])
+    auth = [[k["code"], k["name"], "kommun", k["county"]] for k in kommuner]
+    auth += [[l["code"], f"Landsting {l['code']}", "landsting", l["code"]] for l in landsting]
+    write_csv(folder / "authorities.csv", ["code", "name", "type", "county_code"], auth)
+    write_csv(folder / "population.csv", ["code", "population_total", "population_65plus"],
+              [[k["code"], k["pop"], k["pop65"]] for k in kommuner])
+    write_csv(folder / "palliativregistret.csv", ["code", "registered_deaths", "deaths"],
+              [[a["code"], a["reg"], a["deaths"]] for a in kommuner + landsting])
+    write_csv(folder / "senior_alert.csv", ["code", "relevant_units", "units_started", "registrations"],
+              [[a["code"], a["units"], a["started"], a["regs"]] for a in kommuner + landsting])
+    approved = approved or {}
+    write_csv(folder / "action_plans.csv", ["county_code", "approved"],
+              [[c, "ja" if approved.get(c, True) else "nej"] for c, _ in counties])
+    return folder
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def sample_copy(tmp_path):
+    """A writable copy of a year's sample data."""
+    import shutil
+
+    def copy(year: int = 2011) -> Path:
+        target = tmp_path / f"data{year}"
+        shutil.copytree(SAMPLE / str(year), target)
+        return target
+
+    return copy

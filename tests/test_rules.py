@@ -1,0 +1,104 @@
+"""Rule files: safe loading, exact ratios, and errors that name the file, key path and line."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import RULES
+from skl_payout.errors import PayoutError
+from skl_payout.rules import load_rules, parse_ratio
+
+
+def broken(tmp_path: Path, old: str, new: str, year: int = 2011) -> Path:
+    text = (RULES / f"{year}.yaml").read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / "broken.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("50%", Fraction(1, 2)), ("50 %", Fraction(1, 2)), ("1/2", Fraction(1, 2)), ("0.5", Fraction(1, 2)),
+    (0.7, Fraction(7, 10)), ("70,5 %", Fraction(141, 200)), (1, Fraction(1)), ("100%", Fraction(1)),
+])
+def test_ratios_are_exact(text, expected):
+    assert parse_ratio(text) == expected
+
+
+@given(st.integers(0, 10_000))
+def test_percent_strings_never_go_through_float(hundredths):
+    assert parse_ratio(f"{hundredths / 100:.2f}%") == Fraction(hundredths, 10_000)
+
+
+def test_shipped_2011_rules_load():
+    rules = load_rules(RULES / "2011.yaml")
+    assert [p.id for p in rules.pots] == ["PAL-50", "PAL-70", "SA", "DEV-66"]
+    assert rules.pot("PAL-50").qualify[0].ratio.at_least == Fraction(1, 2)
+    assert all(p.source.document.endswith(".txt") for p in rules.pots)
+
+
+def test_misspelled_key_names_file_key_and_line(tmp_path):
+    path = broken(tmp_path, "          at_least: 50%", "          threshold_typo: 50%")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    text = str(info.value)
+    assert f"{path}:{line_of(path, 'threshold_typo')}" in text
+    assert "threshold_typo" in text
+
+
+def test_wrong_type_names_the_path(tmp_path):
+    path = broken(tmp_path, "amount_sek: 40000000", "amount_sek: fyrtio miljoner")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "pots[0].amount_sek" in str(info.value)
+    assert f":{line_of(path, 'fyrtio')}" in str(info.value)
+
+
+def test_missing_field_is_named(tmp_path):
+    path = broken(tmp_path, "    title: Svenska Palliativregistret, minst 50 procent av dödsfallen registrerade\n", "")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "missing required key pots[0].title" in str(info.value)
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    path = broken(tmp_path, "    amount_sek: 40000000\n", "    amount_sek: 40000000\n    amount_sek: 4000000\n")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "appears twice" in str(info.value)
+
+
+def test_python_objects_in_yaml_are_refused(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("schema_version: !!python/object/apply:os.system ['echo hacked']\n", encoding="utf-8")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "not valid YAML" in str(info.value)
+
+
+def test_fixed_table_must_match_its_pot(tmp_path):
+    path = broken(tmp_path, '"20": 3000000   # Dalarna 3', '"20": 2500000   # Dalarna 2,5')
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "500000 less than the pot" in str(info.value)
+
+
+def test_sub_pot_amounts_must_add_up(tmp_path):
+    path = broken(tmp_path, "amount_sek: 35000000", "amount_sek: 36000000")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "add up to 51000000" in str(info.value)
+
+
+def test_unknown_column_reference_is_refused(tmp_path):
+    path = broken(tmp_path, "key: population.population_65plus", "key: population.population_80plus")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert "population_80plus" in str(info.value)

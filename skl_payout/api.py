@@ -11,7 +11,7 @@ from .errors import PayoutError, error
 
 @dataclass(frozen=True)
 class Inputs:
-    year: int
+    year: int | None
     rules_path: Path
     data_dir: Path
 
@@ -26,12 +26,22 @@ def inputs(year: int | None, rules: Path | None = None, data: Path | None = None
             years = ", ".join(map(str, resources.shipped_years()))
             raise PayoutError(error(str(rules), f"no shipped rule file for {year}", f"shipped years: {years}"))
     if year is None:
-        from .rules import load_rules
-
-        year = load_rules(rules).year
+        year = _year_of(Path(rules))
     if data is None:
+        if year is None:
+            raise PayoutError(error(str(rules), "cannot tell the year from a broken rule file; give --year or --data"))
         data = resources.sample_data(year)
     return Inputs(year, Path(rules), Path(data))
+
+
+def _year_of(rules: Path) -> int | None:
+    """The year a rule file states; None if it cannot be read (validate then reports why)."""
+    from .rules import load_rules
+
+    try:
+        return load_rules(rules).year
+    except PayoutError:
+        return None
 
 
 def compute(inp: Inputs):
@@ -40,7 +50,7 @@ def compute(inp: Inputs):
     from .rules import load_rules
 
     rules = load_rules(inp.rules_path)
-    if rules.year != inp.year:
+    if inp.year is not None and rules.year != inp.year:
         raise PayoutError(error(str(inp.rules_path), f"the rule file is for {rules.year}, not {inp.year}"))
     return _compute(rules, load_dataset(inp.data_dir, rules))
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -68,9 +69,10 @@ def guarded(fn):
 def print_problems(problems) -> None:
     for p in problems:
         colour = {"error": "red", "warning": "yellow"}.get(p.severity, "cyan")
-        err_console.print(f"[{colour}]{p.severity}[/{colour}] {p.where}: {p.message}", highlight=False, markup=True)
+        err_console.print(f"[{colour}]{p.severity}[/{colour}] {escape(p.where)}: {escape(p.message)}", highlight=False,
+                          soft_wrap=True)
         if p.hint:
-            err_console.print(f"    hint: {p.hint}", highlight=False)
+            err_console.print(f"    hint: {escape(p.hint)}", highlight=False, soft_wrap=True)
 
 
 def default_out(out: Optional[Path], year: int) -> Path:
@@ -87,8 +89,8 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     inp = api.inputs(year, rules, data)
     target = default_out(out, inp.year)
     result, written = api.run(inp, target)
-    table = Table(title=f"Payout run {inp.year}: {result.rules.agreement.reference}")
-    for col in ("Pot", "Budget (kr)", "Paid (kr)", "Unpaid (kr)", "Qualified / eligible"):
+    table = Table(title=f"Payout run {inp.year} (kr): {result.rules.agreement.reference}")
+    for col in ("Pot", "Budget", "Paid", "Unpaid", "Qualified"):
         table.add_column(col, justify="left" if col == "Pot" else "right", no_wrap=True)
     for sp in result.subpots:
         table.add_row(sp.id, fmt.number(sp.budget), fmt.number(sp.paid), fmt.number(sp.unpaid),
@@ -101,7 +103,54 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     for sp in result.subpots:
         for note in sp.transfers:
             console.print(f"[cyan]{sp.id}[/cyan]: {note}")
+    from .validate import rule_warnings
+
+    print_problems(rule_warnings(result.rules, inp.rules_path.name))
     console.print(f"Wrote {', '.join(written)} to {target}")
+
+
+@app.command()
+@guarded
+def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
+             as_json: bool = JsonOpt) -> None:
+    """Check rules, data, fixed tables and the budget without writing anything (exit 1 on any error).
+
+    With no arguments, every shipped year is checked against its sample data.
+    """
+    from . import api, resources
+    from .validate import validate as check
+
+    if year is None and rules is None:
+        targets = [api.inputs(y, None, data) for y in resources.shipped_years()]
+    else:
+        targets = [api.inputs(year, rules, data)]
+    reports = [check(t.rules_path, t.data_dir, t.year) for t in targets]
+    if as_json:
+        print(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
+                         indent=2, ensure_ascii=False))
+    else:
+        for report in reports:
+            show_report(report)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+def show_report(report) -> None:
+    status = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(f"\n[bold]{report.year or report.rules_path}[/bold] {status}: {len(report.errors)} error(s), "
+                  f"{len(report.warnings)} warning(s); rules {report.rules_path}, data {report.data_dir}")
+    if report.problems:
+        table = Table(show_lines=True)
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Where")
+        table.add_column("Problem")
+        for p in report.problems:
+            colour = {"error": "red", "warning": "yellow"}.get(p.severity, "cyan")
+            text = escape(p.message) + (f"\n[dim]hint: {escape(p.hint)}[/dim]" if p.hint else "")
+            table.add_row(f"[{colour}]{p.severity}[/{colour}]", escape(p.where), text)
+        console.print(table)
+    for check in report.checks:
+        console.print(f"  [green]✓[/green] {escape(check)}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,6 +84,9 @@ def decode(raw: bytes, name: str) -> str:
     """Swedish exports come as UTF-8 (often with BOM) or Windows-1252."""
     if not raw.strip():
         raise PayoutError(error(name, "the file is empty", "export it again with a header row"))
+    if b"\x00" in raw[:4096]:
+        raise PayoutError(error(name, "is not a text file (it contains binary data)",
+                                "export the sheet as CSV (semicolon or comma separated) or save it as .xlsx"))
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8")
     try:

@@ -19,6 +19,7 @@ from . import __version__, fmt
 from .data import sha256
 from .pipeline import Result
 from .rules import describe_ratio
+from .validate import rule_warnings
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
                   "threshold", "key_value", "amount_sek"]
@@ -88,6 +89,7 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
              "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
             for sp in result.subpots
         ],
+        "warnings": [p.as_dict() for p in rule_warnings(result.rules, rules_path.name)],
         "total_budget_sek": sum(p.amount_sek for p in result.rules.pots),
         "total_paid_sek": result.paid,
     }

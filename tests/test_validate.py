@@ -1,0 +1,39 @@
+"""`skl-payout validate`: reads everything, writes nothing, names every discrepancy."""
+
+import json
+
+from conftest import cli
+
+
+def test_validate_all_shipped_years(tmp_path):
+    done = cli("validate", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert [r["year"] for r in report["reports"]] == [2010, 2011, 2014]
+    assert all(r["ok"] for r in report["reports"])
+    assert list(tmp_path.iterdir()) == []  # wrote nothing
+
+
+def test_validate_2010_names_the_half_million_gap():
+    done = cli("validate", "--year", "2010")
+    assert done.returncode == 0
+    assert "65 500 000 kr, 500 000 kr less than the pot's 66 000 000 kr" in done.stdout
+
+
+def test_validate_2011_names_the_double_counted_million():
+    report = json.loads(cli("validate", "--year", "2011", "--json").stdout)["reports"][0]
+    messages = [p["message"] for p in report["problems"]]
+    assert any("267 000 000 kr" in m and "266 000 000 kr" in m and "counted twice" in m for m in messages)
+    assert all(p["severity"] == "warning" for p in report["problems"])
+
+
+def test_validate_2014_says_what_is_not_modelled():
+    report = json.loads(cli("validate", "--year", "2014", "--json").stdout)["reports"][0]
+    assert any("not modelled" in p["message"] and "1 001 000 000 kr" in p["message"] for p in report["problems"])
+
+
+def test_run_reports_the_2010_gap_as_unpaid(tmp_path):
+    done = cli("run", "--year", "2010", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0
+    summary = (tmp_path / "o" / "summary.csv").read_text(encoding="utf-8")
+    assert "DEV-66,66000000,65500000,500000,21,21" in summary

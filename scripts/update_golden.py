@@ -29,6 +29,27 @@ def main() -> None:
             for name in FILES:
                 shutil.copyfile(out / name, target / name)
         print(f"updated {target.relative_to(ROOT)}")
+    letters()
+
+
+SNAPSHOT_CODES = ["0581", "01", "06"]  # one kommun, one landsting, one län (see tests/test_documents.py)
+
+
+def letters() -> None:
+    """One Markdown letter per recipient type, dated as the tests date them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "2011"
+        run = [sys.executable, "-m", "skl_payout"]
+        subprocess.run([*run, "run", "--year", "2011", "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+        args = [*run, "letters", "--year", "2011", "--out", str(out), "--format", "md", "--date", "2012-03-01"]
+        for code in SNAPSHOT_CODES:
+            args += ["--only", code]
+        subprocess.run(args, check=True, cwd=ROOT, capture_output=True)
+        target = GOLDEN / "letters"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("kommun-0581-norrkoping.md", "landsting-01-stockholms-lans-landsting.md", "lan-06-jonkopings-lan.md"):
+            shutil.copyfile(out / "letters" / name, target / name)
+    print(f"updated {target.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

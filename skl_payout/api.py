@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def compute(inp: Inputs):
     return _compute(rules, load_dataset(inp.data_dir, rules))
 
 
-def run(inp: Inputs, out: Path, with_documents: bool = False):
+def run(inp: Inputs, out: Path, with_documents: bool = True):
     """Compute and write out/<year>/ atomically: CSVs, manifest, and the report and Excel list."""
     from .outputs import staged, write_run
 
@@ -67,6 +68,47 @@ def run(inp: Inputs, out: Path, with_documents: bool = False):
             from .excel import write_excel
             from .report import write_report
 
-            written.append(write_report(result, stage).name)
+            written.append(write_report(result, stage, inp.rules_path).name)
             written.append(write_excel(result, stage).name)
     return result, written
+
+
+def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out: Path | None) -> tuple[Inputs, Path]:
+    """Inputs for commands that follow a run: what OUT/run.json records, unless given explicitly."""
+    import json
+
+    base = inputs(year, rules, data)
+    out = out if out is not None else Path("out") / str(base.year)
+    manifest = out / "run.json"
+    if rules is None and data is None and manifest.exists():
+        options = json.loads(manifest.read_text(encoding="utf-8")).get("options", {})
+        if options.get("year") == base.year:
+            base = Inputs(base.year, Path(options["rules"]), Path(options["data"]))
+    return base, out
+
+
+def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
+    """Write letters to OUT/letters/ (replaced as a whole), checked against OUT/totals.csv if present."""
+    from . import resources
+    from .letters import write_letters
+    from .outputs import staged, total_rows
+
+    result = compute(inp)
+    totals = out / "totals.csv"
+    if totals.exists():
+        import csv
+
+        with open(totals, encoding="utf-8", newline="") as fh:
+            recorded = [[r["recipient_type"], r["code"], r["name"], r["county_code"], int(r["amount_sek"])]
+                        for r in csv.DictReader(fh)]
+        if recorded != total_rows(result):
+            raise PayoutError(error(str(totals), "differs from what the rules and data give now",
+                                    "run `skl-payout run` again before writing letters"))
+    templates = templates or resources.shipped("templates")
+    with staged(out / "letters") as stage:
+        if only and (out / "letters").is_dir():  # regenerating some letters keeps the others
+            for old in (out / "letters").iterdir():
+                if old.is_file():
+                    shutil.copy2(old, stage / old.name)
+        written = write_letters(result, inp.rules_path, stage, fmt_name, Path(templates), only, on)
+    return result, [out / "letters" / p.name for p in written]

@@ -153,5 +153,31 @@ def show_report(report) -> None:
         console.print(f"  [green]✓[/green] {escape(check)}", highlight=False)
 
 
+@app.command()
+@guarded
+def letters(
+    year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
+    out: Optional[Path] = OutOpt,
+    format: str = typer.Option("pdf", "--format", "-f", help="pdf, html or md."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Only these recipient codes (repeatable)."),
+    templates: Optional[Path] = typer.Option(None, "--templates", help="Folder with your own letter templates.",
+                                             file_okay=False),
+    on: Optional[str] = typer.Option(None, "--date", help="Letter date, YYYY-MM-DD (default: today)."),
+) -> None:
+    """Write one Swedish letter per recipient to OUT/letters/, plus one combined PDF for printing."""
+    from datetime import date
+
+    from . import api
+    from .errors import PayoutError, error
+
+    try:
+        when = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise PayoutError(error("--date", f"{on!r} is not a date", "write it as YYYY-MM-DD")) from None
+    inp, target = api.recorded_inputs(year, rules, data, out)
+    result, written = api.letters(inp, target, format, templates, only, when)
+    console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -137,7 +137,9 @@ def _exclusive_tiers(rules: Rules, subpots: list[SubPotResult]) -> None:
         for sp in (s for s in subpots if s.pot.id == tier.tier_of):
             for row in sp.rows:
                 if row.recipient in higher:
-                    row.qualification.checks.append(Check("tier", False, f"ersätts av den högre nivån {tier.id}"))
+                    row.qualification.checks.append(Check(
+                        "tier", False, f"ersätts av den högre nivån {tier.id}", requirement="inte kvalificerad för en högre nivå",
+                        value_text=f"kvalificerad för {tier.id}", shortfall=f"ersätts av {tier.id}"))
 
 
 def _hand_over_empty(pot: Pot, parts: list[SubPotResult]) -> None:

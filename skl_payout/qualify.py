@@ -21,6 +21,8 @@ class Check:
     threshold: Fraction | None = None
     shortfall: str | None = None  # how far from the threshold, when missed
     inputs: list[str] = field(default_factory=list)  # where each value came from
+    requirement: str = ""  # the condition in words: "andel registrerade dödsfall minst 50 %"
+    value_text: str = ""  # the recipient's own value in words: "64,3 % (141 av 219)"
 
 
 @dataclass
@@ -47,13 +49,16 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
     num, den = data.value(spec.numerator, recipient), data.value(spec.denominator, recipient)
     inputs = [data.where(spec.numerator, recipient), data.where(spec.denominator, recipient)]
     need = fmt.threshold_percent(spec.at_least, nbsp=False)
+    requirement = f"{spec.label} minst {need}"
     if not den:
         return Check("ratio", False, f"{spec.label}: {num} av {den}, kan inte beräknas (nämnaren är 0); krav minst {need}",
-                     None, spec.at_least, None, inputs)
+                     None, spec.at_least, "andelen kan inte beräknas när nämnaren är 0", inputs, requirement,
+                     f"{num} av {den}")
     value = Fraction(num, den)
     passed = value >= spec.at_least
     shown = fmt.percent(value, nbsp=False)
-    text = f"{spec.label} {shown} ({num} av {den}) {'≥' if passed else '<'} {need}"
+    of = f"{fmt.number(num, nbsp=False)} av {fmt.number(den, nbsp=False)}"
+    text = f"{spec.label} {shown} ({of}) {'≥' if passed else '<'} {need}"
     shortfall = None
     if not passed:
         # smallest whole numerator that would have qualified, for the letter's "missed by"
@@ -61,7 +66,7 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
         missing = needed - num
         shortfall = f"{fmt.points_up(spec.at_least - value)} ({missing} fler behövdes)"
         text += f" (saknas {missing})"
-    return Check("ratio", passed, text, value, spec.at_least, shortfall, inputs)
+    return Check("ratio", passed, text, value, spec.at_least, shortfall, inputs, requirement, f"{shown} ({of})")
 
 
 def check_flag(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
@@ -71,7 +76,7 @@ def check_flag(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
     scope = " (länets)" if spec.level == "county" and recipient.type != "lan" else ""
     text = f"{label}{scope} uppfyllt: {fmt.yes_no(value)}"
     return Check("flag", value, text, None, None, None if value else "villkoret är inte uppfyllt",
-                 [data.where(spec.column, recipient)])
+                 [data.where(spec.column, recipient)], f"{label}{scope}", "uppfyllt" if value else "inte uppfyllt")
 
 
 def qualify(pot: Pot, recipient: Recipient, data: Dataset) -> Qualification:
@@ -91,4 +96,5 @@ def check_matching_funds(cond: Condition, recipient: Recipient, data: Dataset, a
     passed = own >= allocation
     text = f"{spec.label} {fmt.kr(own, nbsp=False)} {'≥' if passed else '<'} tilldelning {fmt.kr(allocation, nbsp=False)}"
     shortfall = None if passed else f"{fmt.kr(allocation - own, nbsp=False)} för lite"
-    return Check("matching_funds", passed, text, None, None, shortfall, [data.where(spec.column, recipient)])
+    return Check("matching_funds", passed, text, None, None, shortfall, [data.where(spec.column, recipient)],
+                 f"{spec.label} minst lika stor som tilldelningen", fmt.kr(own, nbsp=False))

@@ -1,0 +1,192 @@
+"""Letters: one per recipient, in Swedish, from Jinja2 templates (Typst for PDF, HTML, Markdown).
+
+Every value reaches a template escaped for its format (the environment's `finalize`), and
+templates are rendered in a sandbox that can only load files from the templates folder.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date as Date
+from fractions import Fraction
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import __version__, fmt
+from .data import sha256
+from .errors import PayoutError, error
+from .pipeline import Result, Row
+
+TYPE_LABELS = {"kommun": "Kommun", "landsting": "Landsting/region", "regiondel": "Regiondel",
+               "lan": "Län (länsgemensamma medel till kommunerna och landstinget)"}
+FORMATS = {"pdf": "letter.typ.j2", "html": "letter.html.j2", "md": "letter.md.j2"}
+_TYPST_SPECIAL = re.compile(r"([\\#$*_`<>@\[\]~/=+\-])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def typst_escape(value) -> str:
+    return _TYPST_SPECIAL.sub(r"\\\1", str(value))
+
+
+def markdown_escape(value) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", str(value))
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+@dataclass
+class PotLine:
+    pot_id: str
+    title: str
+    qualified: bool
+    checks: list[dict]
+    distribution: str
+    amount: int
+    amount_text: str
+    source: str
+    quote: str | None
+    period: str | None
+    payout: str | None
+
+
+@dataclass
+class Letter:
+    type: str
+    code: str
+    name: str
+    type_label: str
+    county_name: str
+    stem: str
+    total: int
+    total_text: str
+    lines: list[PotLine] = field(default_factory=list)
+    why_nothing: list[str] = field(default_factory=list)
+
+
+def distribution_text(row: Row) -> str:
+    """The arithmetic behind a row's amount, in a sentence an auditor can re-check."""
+    sp, spec = row.subpot, row.subpot.pot.distribute
+    if spec.method == "fixed_table":
+        cite = spec.table_source.cite() if spec.table_source else "regelfilens tabell"
+        text = f"Fast belopp enligt tabell ({cite}): {fmt.kr(spec.table[row.recipient.code])}."
+        return text if row.qualified else text + " Beloppet betalas inte ut eftersom villkoret inte är uppfyllt."
+    if row.share is None:
+        return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
+    unit = spec.unit_label
+    among = "samtliga berättigade" if spec.among == "eligible" else "de kvalificerade"
+    if spec.method == "per_unit" and spec.rate_sek is not None:
+        text = f"{fmt.number(row.key_value)} × {fmt.kr(spec.rate_sek)} per {unit} = {fmt.kr(row.share.amount)}."
+    elif spec.method == "per_unit":
+        rate = Fraction(sp.budget, sp.key_sum)
+        text = (f"{fmt.number(row.key_value)} {unit} × {fmt.kr(sp.budget)} / {fmt.number(sp.key_sum)} "
+                f"({rate_text(rate)} per {unit}) = {fmt.kr(row.share.amount)}.")
+    else:
+        share = Fraction(row.key_value, sp.key_sum)
+        text = (f"Er andel: {fmt.number(row.key_value)} av sammanlagt {fmt.number(sp.key_sum)} {unit} hos {among} "
+                f"({fmt.percent(share, 4)}) av {fmt.kr(sp.budget)} = {fmt.kr(row.share.amount)}.")
+    if row.share.extra:
+        text += " Avrundningen gav en extra krona enligt den största resten."
+    if spec.among == "eligible" and not row.qualified:
+        text += " Tilldelningen betalas inte ut eftersom villkoren inte är uppfyllda."
+    return text
+
+
+def rate_text(rate: Fraction) -> str:
+    return f"{fmt.floor_decimal(rate, 2)}".replace(".", ",") + fmt.NBSP + "kr"
+
+
+def build_letters(result: Result) -> list[Letter]:
+    letters = []
+    for recipient, total in result.totals():
+        county = result.data.counties.get(recipient.county_code, recipient.county_code)
+        letter = Letter(recipient.type, recipient.code, recipient.name, TYPE_LABELS[recipient.type], county,
+                        f"{recipient.type}-{recipient.code}-{slug(recipient.name)}", total, fmt.kr(total))
+        for row in result.rows_for(recipient):
+            pot = row.subpot.pot
+            checks = [{"requirement": c.requirement, "value": c.value_text, "passed": c.passed,
+                       "shortfall": c.shortfall} for c in row.qualification.checks]
+            if not checks:
+                checks = [{"requirement": "inga villkor utöver överenskommelsen", "value": "", "passed": True,
+                           "shortfall": None}]
+            letter.lines.append(PotLine(
+                row.subpot.id, pot.title, row.qualified, checks, distribution_text(row), row.amount,
+                fmt.kr(row.amount), pot.source.cite(), pot.source.quote, pot.period, pot.payout,
+            ))
+            if not row.qualified:
+                missed = [c for c in checks if not c["passed"]]
+                letter.why_nothing += [f"{pot.title}: {c['requirement']} – {c['shortfall'] or c['value']}" for c in missed]
+        letters.append(letter)
+    return letters
+
+
+def environment(templates: Path, fmt_name: str) -> SandboxedEnvironment:
+    finalize = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name)
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(templates)), undefined=StrictUndefined, keep_trailing_newline=True,
+        autoescape=fmt_name == "html", finalize=finalize, trim_blocks=True, lstrip_blocks=True,
+    )
+    return env
+
+
+def context(result: Result, rules_path: Path, letters: list[Letter], on: Date) -> dict:
+    a = result.rules.agreement
+    return {
+        "year": result.rules.year, "date": on.isoformat(), "letters": letters,
+        "agreement": {"title": a.title, "reference": a.reference, "payout": a.payout, "unspent": a.unspent,
+                      "contact": a.contact, "source": a.source.cite()},
+        "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": sha256(rules_path)[:16]},
+    }
+
+
+def compile_pdf(source: str) -> bytes:
+    import typst
+
+    try:
+        return typst.compile(source.encode("utf-8"), format="pdf", ignore_system_fonts=True)
+    except Exception as exc:  # a user's template with a Typst error
+        raise PayoutError(error("letter template", f"Typst could not compile the letter: {exc}")) from None
+
+
+def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str, templates: Path,
+                  only: list[str] | None = None, on: Date | None = None) -> list[Path]:
+    """Write one letter per recipient (and, for PDF, one combined file) into `folder`."""
+    from jinja2 import TemplateError
+
+    if fmt_name not in FORMATS:
+        raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
+    letters = build_letters(result)
+    if only:
+        unknown = sorted(set(only) - {l.code for l in letters})
+        if unknown:
+            raise PayoutError(error("--only", f"no recipient with code {', '.join(unknown)}"))
+        letters = [l for l in letters if l.code in only]
+    try:
+        template = environment(templates, fmt_name).get_template(FORMATS[fmt_name])
+    except TemplateError as exc:
+        raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template cannot be loaded: {exc}")) from None
+    on = on or Date.today()
+    base = context(result, rules_path, letters, on)
+    written = []
+    try:
+        for letter in letters:
+            text = template.render({**base, "letters": [letter]})
+            path = folder / f"{letter.stem}.{fmt_name}"
+            if fmt_name == "pdf":
+                path.write_bytes(compile_pdf(text))
+            else:
+                path.write_text(text, encoding="utf-8")
+            written.append(path)
+        if fmt_name == "pdf" and letters:
+            combined = folder / f"samtliga-brev-{result.rules.year}.pdf"
+            combined.write_bytes(compile_pdf(template.render(base)))
+            written.append(combined)
+    except TemplateError as exc:
+        raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
+    return written

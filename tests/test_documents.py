@@ -1,0 +1,158 @@
+"""Letters, report and Excel list: what people read and book from."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from conftest import ROOT, SAMPLE, cli, read_csv
+from skl_payout import fmt
+
+GOLDEN_LETTERS = ROOT / "tests" / "golden" / "letters"
+SNAPSHOTS = {"kommun-0581-norrkoping": "0581", "landsting-01-stockholms-lans-landsting": "01",
+             "lan-06-jonkopings-lan": "06"}
+
+
+def plain(text: str) -> str:
+    return text.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+@pytest.fixture(scope="module")
+def run_2011(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "2011"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    return out
+
+
+def test_swedish_formatting():
+    assert plain(fmt.kr(1234567)) == "1 234 567 kr"
+    assert fmt.kr(1234567) == "1\u00a0234\u00a0567\u00a0kr"  # never broken across lines
+    assert plain(fmt.percent(Fraction(1, 2))) == "50,0 %"
+    assert plain(fmt.percent(Fraction(4999, 10000))) == "49,9 %"  # floored: never shows a missed 50 % as 50,0
+    assert plain(fmt.threshold_percent(Fraction(7, 10))) == "70 %"
+
+
+def test_a_pdf_letter_for_every_recipient_stating_its_amount(run_2011):
+    done = cli("letters", "--year", "2011", "--out", str(run_2011), "--date", "2012-03-01")
+    assert done.returncode == 0, done.stderr
+    totals = read_csv(run_2011 / "totals.csv")
+    letters = run_2011 / "letters"
+    pdfs = sorted(letters.glob("*.pdf"))
+    assert len(pdfs) == len(totals) + 1  # plus the combined file
+    for row in totals:
+        matches = list(letters.glob(f"{row['recipient_type']}-{row['code']}-*.pdf"))
+        assert len(matches) == 1, row
+        text = plain(PdfReader(matches[0]).pages[0].extract_text())
+        expected = plain(fmt.kr(int(row["amount_sek"])))
+        assert re.search(rf"Totalt belopp till .*{re.escape(expected)}", text, re.S), (row, text[:400])
+        assert "å" in text or "ä" in text or "ö" in text
+    combined = PdfReader(letters / "samtliga-brev-2011.pdf")
+    assert len(combined.pages) >= len(totals)
+
+
+@pytest.mark.parametrize("year", [2010, 2011, 2014])
+def test_every_year_produces_letters(year, tmp_path):
+    out = tmp_path / str(year)
+    assert cli("run", "--year", str(year), "--out", str(out)).returncode == 0
+    done = cli("letters", "--year", str(year), "--out", str(out), "--format", "md")
+    assert done.returncode == 0, done.stderr
+    totals = read_csv(out / "totals.csv")
+    assert len(list((out / "letters").glob("*.md"))) == len(totals)
+    for row in totals[:: max(1, len(totals) // 25)]:
+        text = next((out / "letters").glob(f"{row['recipient_type']}-{row['code']}-*.md")).read_text(encoding="utf-8")
+        assert plain(fmt.kr(int(row["amount_sek"]))) in plain(text)
+
+
+def test_letter_snapshots_per_recipient_type(run_2011, tmp_path):
+    """Golden letters (Markdown) for one kommun, one landsting and one län; `make golden` refreshes them."""
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    args = ["letters", "--year", "2011", "--out", str(out), "--format", "md", "--date", "2012-03-01"]
+    for code in SNAPSHOTS.values():
+        args += ["--only", code]
+    assert cli(*args).returncode == 0
+    for stem in SNAPSHOTS:
+        got = (out / "letters" / f"{stem}.md").read_text(encoding="utf-8")
+        assert got == (GOLDEN_LETTERS / f"{stem}.md").read_text(encoding="utf-8"), stem
+
+
+def test_letter_explains_a_near_miss(run_2011):
+    text = plain((GOLDEN_LETTERS / "kommun-0581-norrkoping.md").read_text(encoding="utf-8"))
+    assert "49,9 % (557 av 1 116)" in text and "inte uppfyllt" in text and "1 fler behövdes" in text
+
+
+def test_only_regenerates_some_letters_and_keeps_the_rest(run_2011, tmp_path):
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    assert cli("letters", "--year", "2011", "--out", str(out), "--format", "html").returncode == 0
+    before = len(list((out / "letters").iterdir()))
+    assert cli("letters", "--year", "2011", "--out", str(out), "--format", "html", "--only", "0114").returncode == 0
+    assert len(list((out / "letters").iterdir())) == before
+
+
+def test_report_is_self_contained_with_map_and_tables(run_2011):
+    html = (run_2011 / "report.html").read_text(encoding="utf-8")
+    assert html.count('<path class="k"') == 290
+    for table in ("pots", "types", "counties", "coverage", "recipients"):
+        assert f'id="{table}"' in html
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r"""(src|href)=["']?https?:""", html)
+    assert "Kommunernas utbetalning per invånare 65 år och äldre" in html
+    assert plain(fmt.kr(sum(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv")))) in plain(html)
+
+
+def test_excel_payout_list(run_2011):
+    wb = load_workbook(run_2011 / "payouts.xlsx")
+    summary = read_csv(run_2011 / "summary.csv")
+    assert wb.sheetnames[:2] == ["Totalt", "Potter"]
+    assert len(wb.sheetnames) == 2 + len(summary)
+    totals = wb["Totalt"]
+    first = totals["B2"]
+    assert first.value == "0114" and first.number_format == "@"
+    amounts = [row[4] for row in totals.iter_rows(min_row=2, values_only=True)]
+    assert all(isinstance(a, int) for a in amounts)
+    assert amounts[-1] == sum(amounts[:-1]) == sum(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv"))
+    assert totals["E2"].number_format == '#,##0 "kr"'
+    pot = wb["PAL-50 kommun"]
+    assert pot["H2"].value == int(read_csv(run_2011 / "payouts.csv")[0]["amount_sek"])
+
+
+def test_names_cannot_inject_markup(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    evil = '<script>alert(1)</script> #set page(fill: red) ] [ *x* _y_ \\ $z$ @ref'
+    path = data / "authorities.csv"
+    text = path.read_text(encoding="utf-8").replace("0114,Upplands Väsby,", f'0114,"{evil}",', 1)
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for fmt_name in ("html", "pdf"):
+        done = cli("letters", "--year", "2011", "--out", str(out), "--format", fmt_name, "--only", "0114")
+        assert done.returncode == 0, done.stderr
+    letter = next((out / "letters").glob("kommun-0114-*.html")).read_text(encoding="utf-8")
+    assert "<script>alert" not in letter
+    pdf_text = plain(PdfReader(next((out / "letters").glob("kommun-0114-*.pdf"))).pages[0].extract_text())
+    assert "#set page(fill: red) ] [ *x* _y_" in pdf_text.replace("\n", " ")
+
+
+def test_user_templates_are_sandboxed(tmp_path, run_2011):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "letter.md.j2").write_text("{{ letters[0].__class__.__mro__ }}", encoding="utf-8")
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--templates", str(templates),
+               "--only", "0114")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (templates / "letter.md.j2").write_text("{% include '../../etc/passwd' %}", encoding="utf-8")
+    done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--templates", str(templates),
+               "--only", "0114")
+    assert done.returncode == 1 and "root:" not in done.stdout + done.stderr

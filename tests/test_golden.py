@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, cli
 
 GOLDEN = ROOT / "tests" / "golden"
-YEARS = sorted(int(p.name) for p in GOLDEN.iterdir() if p.is_dir())
+YEARS = sorted(int(p.name) for p in GOLDEN.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 @pytest.mark.parametrize("year", YEARS)

@@ -32,6 +32,16 @@ def year_values() -> tuple[set[int], set[Fraction]]:
     return amounts, ratios
 
 
+def number(literal: str) -> Fraction | None:
+    """A literal's exact value: '0.7' is 7/10 (not the float nearest to it), '0o777' is 511."""
+    if "j" in literal.lower():
+        return None
+    try:
+        return Fraction(literal.replace("_", ""))
+    except ValueError:
+        return Fraction(ast.literal_eval(literal))
+
+
 def test_no_amount_threshold_or_year_in_the_python_sources():
     amounts, ratios = year_values()
     assert {2010, 2011, 2014, 40_000_000, 66_000_000} <= amounts and Fraction(1, 2) in ratios
@@ -39,7 +49,7 @@ def test_no_amount_threshold_or_year_in_the_python_sources():
     for path in sorted((ROOT / "skl_payout").rglob("*.py")):
         for tok in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
             if tok.type == tokenize.NUMBER:
-                value = Fraction(ast.literal_eval(tok.string)) if "j" not in tok.string.lower() else None
+                value = number(tok.string)
                 if value in amounts or (value is not None and value.denominator != 1 and value in ratios):
                     found.append(f"{path.name}:{tok.start[0]} {tok.string}")
             elif tok.type == tokenize.STRING:

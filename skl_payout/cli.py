@@ -179,5 +179,93 @@ def letters(
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
 
+@app.command()
+@guarded
+def explain(
+    code: str = typer.Argument(..., help="Authority or county code, e.g. 0114 or 01."),
+    year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
+    out: Optional[Path] = OutOpt,
+    rtype: Optional[str] = typer.Option(None, "--type", help="kommun, landsting, regiondel or lan (a code such as "
+                                        "01 is both a landsting and a län)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Explain every krona one recipient gets: data used (file, row), rule and source, arithmetic, result."""
+    from . import api
+    from .explain import as_text, explain as explain_code
+
+    inp, _ = api.recorded_inputs(year, rules, data, out)
+    items = explain_code(api.compute(inp), code, rtype)
+    if as_json:
+        payload = {"year": inp.year, "code": code, "recipients": items,
+                   "total_sek": sum(i["total_sek"] for i in items)}
+        if len(items) == 1:
+            payload.update(items[0])
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    for item in items:
+        for line in as_text(item):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        console.print()
+
+
+@app.command()
+@guarded
+def diff(
+    out_a: Path = typer.Argument(..., help="The earlier output folder.", file_okay=False),
+    out_b: Path = typer.Argument(..., help="The corrected output folder.", file_okay=False),
+    csv_path: Path = typer.Option(Path("diff.csv"), "--csv", help="Where to write the changes as CSV.", dir_okay=False),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compare two runs: which recipients' amounts changed, by how much, and which inputs changed."""
+    from . import fmt
+    from .compare import diff as compare, write_diff_csv
+
+    d = compare(out_a, out_b)
+    write_diff_csv(d, csv_path)
+    if as_json:
+        print(json.dumps({"changes": d.changes, "inputs": d.inputs, "net_sek": d.net_sek}, indent=2, ensure_ascii=False))
+        return
+    if d.inputs:
+        table = Table(title="Inputs that changed")
+        for col in ("File", "Status", "SHA-256 before", "SHA-256 after"):
+            table.add_column(col)
+        for i in d.inputs:
+            table.add_row(i["file"], i["status"], (i["before"] or "")[:12], (i["after"] or "")[:12])
+        console.print(table)
+    else:
+        console.print("No input file or rule file changed.")
+    if d.changes:
+        table = Table(title=f"Amounts that changed ({len(d.changes)} recipients)")
+        for col in ("Type", "Code", "Name", "Before", "After", "Change"):
+            table.add_column(col, justify="right" if col in ("Before", "After", "Change") else "left")
+        for c in d.changes:
+            sign = "+" if c["change_sek"] > 0 else ""
+            table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
+                          fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
+        console.print(table)
+        console.print(f"Net change: {fmt.kr(d.net_sek)}")
+    else:
+        console.print("No recipient's amount changed.")
+    console.print(f"Wrote {csv_path}")
+
+
+@app.command()
+@guarded
+def verify(out: Path = typer.Argument(..., help="An output folder written by `skl-payout run`.", file_okay=False)) -> None:
+    """Re-run from OUT/run.json and confirm byte-identical outputs (exit 1 if anything differs)."""
+    from .compare import verify as reproduce
+
+    check = reproduce(out)
+    for line in check.inputs_changed:
+        err_console.print(f"[red]input changed[/red] {escape(line)}")
+    for name in check.identical:
+        console.print(f"[green]identical[/green] {name}")
+    for name in check.different:
+        err_console.print(f"[red]DIFFERENT[/red] {name}")
+    if not check.ok:
+        raise typer.Exit(1)
+    console.print("Verified: the recorded inputs give byte-identical outputs.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,269 @@
+"""Trustworthy runs: explain, diff, verify, Swedish exports, atomic output, fuzzing."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import RULES, SAMPLE, cli, read_csv
+from skl_payout import api
+from skl_payout.data import load_dataset, read_rows
+from skl_payout.errors import PayoutError
+from skl_payout.rules import load_rules
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run_2011(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trust") / "2011"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    return out
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+def test_explain_states_what_totals_pays_every_authority(run_2011):
+    result = api.compute(api.inputs(2011))
+    from skl_payout.explain import explain
+
+    totals = read_csv(run_2011 / "totals.csv")
+    for row in totals:
+        (item,) = explain(result, row["code"], row["recipient_type"])
+        assert item["total_sek"] == int(row["amount_sek"])
+        assert sum(p["amount_sek"] for p in item["pots"]) == item["total_sek"]
+
+
+@pytest.mark.parametrize("code,rtype", [("0180", "kommun"), ("01", "landsting"), ("06", "lan")])
+def test_explain_cli_json(code, rtype, run_2011):
+    done = cli("explain", code, "--year", "2011", "--type", rtype, "--json", "--out", str(run_2011))
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    expected = next(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv")
+                    if r["code"] == code and r["recipient_type"] == rtype)
+    assert payload["total_sek"] == expected
+    assert all("amount_sek" in p and p["source"] for p in payload["pots"])
+
+
+def test_explain_text_shows_data_rows_and_arithmetic(run_2011):
+    done = cli("explain", "0180", "--year", "2011", "--out", str(run_2011))
+    assert done.returncode == 0
+    assert "palliativregistret.csv row" in done.stdout and "floor" in done.stdout and "remainder krona" in done.stdout
+    assert "TOTAL kommun 0180 Stockholm" in done.stdout
+
+
+def test_explain_unknown_code_hints_at_leading_zero():
+    done = cli("explain", "114", "--year", "2011")
+    assert done.returncode == 1 and "'0114'" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- corrections: diff ---------------------------------------------------------------------------
+
+def test_diff_names_changed_recipients_and_inputs(run_2011, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    path = data / "palliativregistret.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("0581,557,1116", "0581,558,1116"), encoding="utf-8")
+    corrected = tmp_path / "corrected"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(corrected)).returncode == 0
+    report = tmp_path / "diff.csv"
+    done = cli("diff", str(run_2011), str(corrected), "--csv", str(report), "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert [i["file"] for i in payload["inputs"]] == ["palliativregistret.csv"]
+    changed = {c["code"]: c for c in payload["changes"]}
+    assert changed["0581"]["change_sek"] > 0  # Norrköping now reaches exactly 50 %
+    assert payload["net_sek"] == 0  # the pot is fixed: others pay for it, to the krona
+    rows = read_csv(report)
+    assert {r["code"] for r in rows} == set(changed)
+    text = cli("diff", str(run_2011), str(corrected), "--csv", str(tmp_path / "d2.csv"))
+    assert "palliativregistret.csv" in text.stdout and "Norrköping" in text.stdout
+
+
+# --- manifest and verify -------------------------------------------------------------------------
+
+def test_manifest_records_inputs_rules_and_versions(run_2011):
+    manifest = json.loads((run_2011 / "run.json").read_text(encoding="utf-8"))
+    for entry in manifest["inputs"] + [manifest["rules"]]:
+        assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert manifest["tool_version"] and manifest["python"] and manifest["libraries"]["pandas"]
+    assert manifest["options"]["year"] == 2011
+
+
+def test_verify_confirms_and_detects_changes(run_2011, tmp_path):
+    done = cli("verify", str(run_2011))
+    assert done.returncode == 0 and "identical payouts.csv" in done.stdout
+    tampered = tmp_path / "tampered"
+    shutil.copytree(run_2011, tampered)
+    (tampered / "totals.csv").write_text("recipient_type,code,name,county_code,amount_sek\n", encoding="utf-8")
+    done = cli("verify", str(tampered))
+    assert done.returncode == 1 and "DIFFERENT totals.csv" in done.stderr
+
+
+# --- Swedish exports -----------------------------------------------------------------------------
+
+def swedish_twin(src: Path, dst: Path, encoding: str = "cp1252", thousands: bool = True) -> Path:
+    """The same data as a Swedish Excel user exports it: semicolons, CRLF, cp1252, spaces in numbers."""
+    dst.mkdir()
+    for path in src.glob("*.csv"):
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        out = []
+        for row in rows:
+            cells = []
+            for cell in row:
+                if thousands and cell.isdigit() and len(cell) > 4 and not cell.startswith("0"):
+                    cell = f"{int(cell):,}".replace(",", " ")
+                cells.append(cell)
+            out.append(";".join(cells))
+        text = "\r\n".join(out) + "\r\n"
+        data = text.encode(encoding) if encoding != "utf-8-sig" else b"\xef\xbb\xbf" + text.encode("utf-8")
+        (dst / path.name).write_bytes(data)
+    return dst
+
+
+def xlsx_twin(src: Path, dst: Path) -> Path:
+    from openpyxl import Workbook
+
+    dst.mkdir()
+    for path in src.glob("*.csv"):
+        wb = Workbook()
+        ws = wb.active
+        with open(path, encoding="utf-8", newline="") as fh:
+            for i, row in enumerate(csv.reader(fh)):
+                # numbers as numbers, codes as text: as a careful user keeps them
+                ws.append([int(c) if i and c.isdigit() and not c.startswith("0") else c for c in row])
+        wb.save(dst / (path.stem + ".xlsx"))
+    return dst
+
+
+@pytest.mark.parametrize("variant", ["cp1252", "utf-8-sig", "xlsx"])
+def test_swedish_exports_give_the_same_payouts(variant, tmp_path, run_2011):
+    if variant == "xlsx":
+        data = xlsx_twin(SAMPLE / "2011", tmp_path / "data")
+    else:
+        data = swedish_twin(SAMPLE / "2011", tmp_path / "data", variant)
+    if variant == "cp1252":
+        assert "Väsby".encode("cp1252") in (data / "authorities.csv").read_bytes()
+        assert b";" in (data / "population.csv").read_bytes() and b"\r\n" in (data / "population.csv").read_bytes()
+    out = tmp_path / "out"
+    done = cli("run", "--year", "2011", "--data", str(data), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    for name in ("payouts.csv", "totals.csv", "summary.csv"):
+        assert (out / name).read_bytes() == (run_2011 / name).read_bytes(), name
+
+
+def test_decimal_comma_with_zero_decimals_is_a_whole_number(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes("code;n\r\n0114;1 234,00\r\n".encode("cp1252"))
+    header, rows = read_rows(path)
+    from skl_payout.data import parse_whole
+
+    assert header == ["code", "n"] and parse_whole(rows[0][1]["n"]) == 1234
+
+
+# --- nothing lost --------------------------------------------------------------------------------
+
+def test_an_interrupted_run_leaves_the_previous_output_intact(run_2011, tmp_path, monkeypatch):
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out)
+    before = snapshot(out)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("skl_payout.excel.write_excel", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(api.inputs(2011), out)
+    assert snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["2011"]
+
+
+def test_debug_shows_a_traceback_and_plain_mode_does_not(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    (data / "population.csv").write_text("", encoding="utf-8")
+    plain = cli("run", "--year", "2011", "--data", str(data), "--out", str(tmp_path / "o"))
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    debug = cli("--debug", "run", "--year", "2011", "--data", str(data), "--out", str(tmp_path / "o"))
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+# --- fuzzing: random bytes and random YAML give clear errors, never a crash ----------------------
+
+RULES_2011 = load_rules(RULES / "2011.yaml")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400))
+def test_random_bytes_in_a_data_file(tmp_path_factory, blob):
+    folder = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(SAMPLE / "2011", folder, dirs_exist_ok=True)
+    (folder / "palliativregistret.csv").write_bytes(blob)
+    with pytest.raises(PayoutError) as info:
+        load_dataset(folder, RULES_2011)
+    assert all(p.where and p.message for p in info.value.problems)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.text(alphabet="0123456789;,\"' -.abcåäö\t", max_size=8), min_size=1, max_size=4),
+                max_size=6))
+def test_random_csv_text_in_a_data_file(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("fuzzcsv")
+    shutil.copytree(SAMPLE / "2011", folder, dirs_exist_ok=True)
+    text = "code,registered_deaths,deaths\n" + "\n".join(",".join(r) for r in rows)
+    (folder / "palliativregistret.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(PayoutError):
+        load_dataset(folder, RULES_2011)
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=12) | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(yaml_values)
+def test_random_yaml_documents_as_rules(tmp_path_factory, document):
+    path = tmp_path_factory.mktemp("fuzzyaml") / "rules.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PayoutError) as info:
+        load_rules(path)
+    assert all(str(path) in p.where for p in info.value.problems)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_random_bytes_as_rules(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("fuzzrules") / "rules.yaml"
+    path.write_bytes(blob)
+    with pytest.raises(PayoutError):
+        load_rules(path)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(
+    (RULES / "2011.yaml").read_text(encoding="utf-8").splitlines())), st.text(max_size=20))
+def test_mutated_rule_file_lines(tmp_path_factory, line, replacement):
+    """Replace one real line with noise: either a clean load or a clear error, never a crash."""
+    text = (RULES / "2011.yaml").read_text(encoding="utf-8").replace(line, replacement, 1)
+    path = tmp_path_factory.mktemp("mutate") / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_rules(path)
+    except PayoutError as exc:
+        assert exc.problems

@@ -33,7 +33,7 @@ def main() -> None:
         out = Path(tmp) / "2011"
         result = api.compute(inp)
         count = len(result.totals())
-        timed(f"compute 2011 only", lambda: api.compute(inp))
+        timed("compute 2011 only", lambda: api.compute(inp))
         timed(f"letters 2011 pdf ({count} + combined)", lambda: api.letters(inp, out, "pdf", None, None),
               TARGETS["letters pdf"])
         timed(f"letters 2011 html ({count})", lambda: api.letters(inp, out, "html", None, None))

@@ -132,7 +132,7 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
         )
     except Exception as exc:  # pandas' parser errors carry the line in their text
         raise PayoutError(error(str(path), f"cannot be read as {sep!r}-separated text: {exc}")) from None
-    header = [str(c).strip() for c in frame.columns]
+    header = [str(c).strip().lower() for c in frame.columns]
     rows = []
     for index, values in enumerate(frame.itertuples(index=False, name=None)):
         cells = {h: str(v).strip() for h, v in zip(header, values)}
@@ -149,7 +149,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     except Exception as exc:
         raise PayoutError(error(str(path), f"cannot be opened as an Excel workbook: {exc}")) from None
     rows_iter = sheet.iter_rows(values_only=True)
-    header = [_cell_text(c) for c in next(rows_iter, [])]
+    header = [_cell_text(c).lower() for c in next(rows_iter, [])]
     if not any(header):
         raise PayoutError(error(str(path), "the first sheet is empty", "put a header row in row 1"))
     rows = []
@@ -277,6 +277,11 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
             seen[code] = line
             parent = row.get("parent_code") or None
             recipients.append(Recipient(rtype, code, row["name"], county, parent))
+    landsting = {r.code for r in recipients if r.type == "landsting"}
+    for r in recipients:
+        if r.type == "regiondel" and r.parent_code is not None and r.parent_code not in landsting:
+            problems.append(error(f"{apath.name} row {seen[r.code]}, column parent_code",
+                                  f"regiondel {r.code}: parent {r.parent_code!r} is not a landsting in the file"))
     recipients += [Recipient("lan", code, name, code) for code, name in counties.items()]
     return sorted(recipients, key=lambda r: (r.type, r.code)), counties, [cpath, apath]
 

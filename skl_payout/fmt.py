@@ -58,3 +58,14 @@ def points_up(value: Fraction) -> str:
     """A shortfall in percentage points, rounded up: a miss of 0.01 points shows as 0,1, never 0,0."""
     tenths = -((-value.numerator * 1000) // value.denominator)
     return f"{format_decimal(Decimal(tenths) / 10, format='#,##0.0', locale=LOCALE)}{NBSP}procentenheter"
+
+
+def ratio_exact(value: Fraction) -> str:
+    """A threshold for CSVs as the author wrote it: '0.5', '1'; a fraction ('1/3') only if it must."""
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    if den != 1:
+        return f"{value.numerator}/{value.denominator}"
+    return format((Decimal(value.numerator) / Decimal(value.denominator)).normalize(), "f")

@@ -18,7 +18,6 @@ from typing import Iterator
 from . import __version__, fmt
 from .data import sha256
 from .pipeline import Result
-from .rules import describe_ratio
 from .validate import rule_warnings
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
@@ -45,7 +44,7 @@ def payout_rows(result: Result) -> list[list]:
                 sp.id, row.recipient.type, row.recipient.code, row.recipient.name, row.recipient.county_code,
                 "true" if row.qualified else "false", row.qualification.reason(),
                 fmt.ratio_text(ratio.measure) if ratio and ratio.measure is not None else "",
-                describe_ratio(ratio.threshold) if ratio else "",
+                fmt.ratio_exact(ratio.threshold) if ratio else "",
                 "" if row.key_value is None else row.key_value, row.amount,
             ])
     return rows

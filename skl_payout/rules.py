@@ -6,7 +6,6 @@ file with a citation of its source; this module only defines what such a file ma
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -407,21 +406,3 @@ def load_rules(path: Path) -> Rules:
                 hint = None
             problems.append(Problem("error", where, msg, hint))
         raise PayoutError(problems) from None
-
-
-def describe_ratio(value: Fraction) -> str:
-    """A threshold as the author wrote it, for CSVs: exact decimal when finite, else a fraction."""
-    num, den = value.numerator, value.denominator
-    d = den
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    if d != 1:
-        return f"{num}/{den}"
-    return _decimal_text(Decimal(num) / Decimal(den))
-
-
-def _decimal_text(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
-

@@ -54,6 +54,14 @@ def write_dataset(folder: Path, kommuner: list[dict], landsting: list[dict], cou
     return folder
 
 
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below a folder with its SHA-256: to prove an output folder was left untouched."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def read_csv(path: Path) -> list[dict]:
     with open(path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import RULES, SAMPLE, cli
+from conftest import snapshot, RULES, SAMPLE, cli
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "corpus" / "broken.yaml").read_text(encoding="utf-8"))
 
@@ -49,11 +48,6 @@ def expected_words(case: dict, rules: Path) -> list[str]:
             word = word.split("{line:")[0] + str(line)
         words.append(word)
     return words
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Tests written as data: each tests/cases/*.yaml is one case (name, rules, input, output).
 
 A case names a shipped rule file, optionally keeps only some pots (`pots`) and overrides values by
-dotted path (`set`, e.g. `PAL-50.on_empty: other_types`); `input` maps file names to rows;
+dotted path (`set`, e.g. `PAL-50.on_empty: other_types` or `data.population.covers: [...]`); `input` maps file names to rows;
 `output` gives expected amounts per sub-pot and code, unpaid amounts and qualifier lists.
 """
 
@@ -31,8 +31,8 @@ def case_rules(case: dict) -> Rules:
         raw["budget"] = {"lines": [], "totals": []}
     pots = {p["id"]: p for p in raw["pots"]}
     for path, value in (case.get("set") or {}).items():
-        pot_id, *keys = path.split(".")
-        target = pots[pot_id]
+        first, *keys = path.split(".")
+        target = raw["data"] if first == "data" else pots[first]
         for key in keys[:-1]:
             target = target[int(key)] if isinstance(target, list) else target[key]
         target[int(keys[-1]) if isinstance(target, list) else keys[-1]] = copy.deepcopy(value)

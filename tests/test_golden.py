@@ -3,7 +3,6 @@
 If a change moves a krona on purpose, regenerate with `make golden` and commit the diff.
 """
 
-from pathlib import Path
 
 import pytest
 

@@ -4,7 +4,6 @@ import ast
 import io
 import tokenize
 from fractions import Fraction
-from pathlib import Path
 
 import yaml
 

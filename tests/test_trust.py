@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -14,16 +13,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RULES, SAMPLE, cli, read_csv
+from conftest import snapshot, RULES, SAMPLE, cli, read_csv
 from skl_payout import api
 from skl_payout.data import load_dataset, read_rows
 from skl_payout.errors import PayoutError
 from skl_payout.rules import load_rules
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

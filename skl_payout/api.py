@@ -61,7 +61,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True):
     from .outputs import staged, write_run
 
     result = compute(inp)
-    options = {"year": inp.year, "rules": str(inp.rules_path), "data": str(inp.data_dir)}
+    options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
     with staged(out) as stage:
         written = write_run(result, stage, inp.rules_path, options)
         if with_documents:

@@ -81,7 +81,7 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "agreement": result.rules.agreement.reference,
         "created_at": when.replace(microsecond=0).isoformat(),
         "options": options,
-        "rules": {"path": str(rules_path), "sha256": sha256(rules_path)},
+        "rules": {"path": str(Path(rules_path).resolve()), "sha256": sha256(rules_path)},
         "inputs": [{"file": p.name, "path": str(p), "sha256": sha256(p)} for p in result.data.files],
         "pots": [
             {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "unpaid_sek": sp.unpaid,

@@ -64,8 +64,8 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
         # smallest whole numerator that would have qualified, for the letter's "missed by"
         needed = -((-spec.at_least.numerator * den) // spec.at_least.denominator)
         missing = needed - num
-        shortfall = f"{fmt.points_up(spec.at_least - value)} ({missing} fler behövdes)"
-        text += f" (saknas {missing})"
+        shortfall = f"{fmt.points_up(spec.at_least - value)} ({fmt.number(missing, nbsp=False)} fler behövdes)"
+        text += f" (saknas {fmt.number(missing, nbsp=False)})"
     return Check("ratio", passed, text, value, spec.at_least, shortfall, inputs, requirement, f"{shown} ({of})")
 
 

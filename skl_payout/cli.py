@@ -82,14 +82,26 @@ def default_out(out: Optional[Path], year: int) -> Path:
 @app.command()
 @guarded
 def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
-        out: Optional[Path] = OutOpt) -> None:
+        out: Optional[Path] = OutOpt, as_json: bool = JsonOpt) -> None:
     """Compute a year's payouts and write payouts.csv, totals.csv, summary.csv, run.json, report.html and payouts.xlsx."""
-    from . import api, fmt
+    from . import api
 
     inp = api.inputs(year, rules, data)
     target = default_out(out, inp.year)
     result, written = api.run(inp, target)
-    table = Table(title=f"Payout run {inp.year} (kr): {result.rules.agreement.reference}")
+    if as_json:
+        print((target / "run.json").read_text(encoding="utf-8"), end="")
+    else:
+        show_run(result, inp.rules_path.name)
+        console.print(f"Wrote {', '.join(written)} to {target}")
+
+
+def show_run(result, rules_name: str) -> None:
+    """A table per (sub-)pot and the grand total, then what the rule file says aloud."""
+    from . import fmt
+    from .validate import rule_warnings
+
+    table = Table(title=f"Payout run {result.rules.year} (kr): {result.rules.agreement.reference}")
     for col in ("Pot", "Budget", "Paid", "Unpaid", "Qualified"):
         table.add_column(col, justify="left" if col == "Pot" else "right", no_wrap=True)
     for sp in result.subpots:
@@ -102,11 +114,8 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     console.print(table)
     for sp in result.subpots:
         for note in sp.transfers:
-            console.print(f"[cyan]{sp.id}[/cyan]: {note}")
-    from .validate import rule_warnings
-
-    print_problems(rule_warnings(result.rules, inp.rules_path.name))
-    console.print(f"Wrote {', '.join(written)} to {target}")
+            console.print(f"[cyan]{sp.id}[/cyan]: {escape(note)}")
+    print_problems(rule_warnings(result.rules, rules_name))
 
 
 @app.command()

@@ -81,3 +81,21 @@ def test_python_objects_in_yaml_are_refused(tmp_path):
     with pytest.raises(PayoutError) as info:
         load_rules(path)
     assert "not valid YAML" in str(info.value)
+
+
+@pytest.mark.parametrize("year", [2010, 2011, 2014])
+def test_every_pot_table_and_budget_line_cites_a_source_document(year):
+    import re
+
+    rules = load_rules(RULES / f"{year}.yaml")
+    sources = [rules.agreement.source] + [p.source for p in rules.pots]
+    sources += [line.source for line in rules.budget.lines] + [t.source for t in rules.budget.totals]
+    sources += [p.distribute.table_source for p in rules.pots if p.distribute.table is not None]
+    sources += [t.source for t in rules.data.values()]
+    assert all(s is not None and re.fullmatch(r"\d{3}_[0-9a-f]{16}\.txt", s.document) and s.section for s in sources)
+
+
+@pytest.mark.parametrize("year", [2010, 2011, 2014])
+def test_rule_files_mark_their_assumptions(year):
+    text = (RULES / f"{year}.yaml").read_text(encoding="utf-8")
+    assert text.count("# ASSUMPTION") >= 2

@@ -43,7 +43,7 @@ class TableData:
     spec: Table
     path: Path
     values: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    lines: dict[tuple[str, str], int] = field(default_factory=dict)  # None-free: derived rows absent
+    lines: dict[tuple[str, str], int] = field(default_factory=dict)  # file line of each row; derived rows have none
 
 
 @dataclass

@@ -30,7 +30,10 @@ def inputs(year: int | None, rules: Path | None = None, data: Path | None = None
         year = _year_of(Path(rules))
     if data is None:
         if year is None:
-            raise PayoutError(error(str(rules), "cannot tell the year from a broken rule file; give --year or --data"))
+            from .rules import load_rules
+
+            load_rules(Path(rules))  # raises the rule file's own errors: they say why no year
+            raise PayoutError(error(str(rules), "cannot tell the year from the rule file; give --year or --data"))
         data = resources.sample_data(year)
     return Inputs(year, Path(rules), Path(data))
 

@@ -127,13 +127,18 @@ def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, da
     With no arguments, every shipped year is checked against its sample data.
     """
     from . import api, resources
-    from .validate import validate as check
+    from .errors import PayoutError
+    from .validate import Report, validate as check
 
-    if year is None and rules is None:
-        targets = [api.inputs(y, None, data) for y in resources.shipped_years()]
-    else:
-        targets = [api.inputs(year, rules, data)]
-    reports = [check(t.rules_path, t.data_dir, t.year) for t in targets]
+    years = resources.shipped_years() if year is None and rules is None else [year]
+    reports = []
+    for y in years:
+        try:
+            t = api.inputs(y, rules, data)
+        except PayoutError as exc:  # e.g. a rule file too broken to tell its year: report it like any other
+            reports.append(Report(y, Path(rules) if rules else Path("?"), data or Path("?"), exc.problems))
+            continue
+        reports.append(check(t.rules_path, t.data_dir, t.year))
     if as_json:
         print(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
                          indent=2, ensure_ascii=False))

@@ -289,12 +289,18 @@ class Rules(Model):
             refs += [c.matching_funds.column for c in pot.qualify if c.matching_funds]
             if pot.distribute.key:
                 refs.append(pot.distribute.key)
+            types = {t for sub in pot.recipients for t in sub.types}
             for ref in refs:
                 table, column = ref.split(".")
                 if table not in self.data:
                     raise ValueError(f"pot {pot.id}: {ref!r} names table {table!r}, not declared under data")
                 if column not in self.data[table].columns:
                     raise ValueError(f"pot {pot.id}: {ref!r} names column {column!r}, not declared for {table}")
+                spec = self.data[table]
+                uncovered = types - set(spec.covers) - set(spec.derive)
+                if spec.id == "code" and uncovered:
+                    raise ValueError(f"pot {pot.id} pays {', '.join(sorted(uncovered))}, but {table} neither covers "
+                                     f"nor derives rows for that type: add it to data.{table}.covers")
         line_ids = {line.id for line in self.budget.lines} | {t.id for t in self.budget.totals}
         for line in self.budget.lines:
             for pot_id in line.pots:

@@ -69,3 +69,11 @@ def ratio_exact(value: Fraction) -> str:
     if den != 1:
         return f"{value.numerator}/{value.denominator}"
     return format((Decimal(value.numerator) / Decimal(value.denominator)).normalize(), "f")
+
+
+def decimal_kr(value: Decimal, nbsp: bool = True) -> str:
+    """Decimal('1739.47') -> '1 739,47 kr' (for rates and per-inhabitant figures, never for payouts)."""
+    places = max(0, -value.as_tuple().exponent)
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    text = f"{format_decimal(value, format=pattern, locale=LOCALE)}{NBSP}kr"
+    return text if nbsp else text.replace(NBSP, " ")

@@ -82,11 +82,11 @@ def distribution_text(row: Row) -> str:
     unit = spec.unit_label
     among = "samtliga berättigade" if spec.among == "eligible" else "de kvalificerade"
     if spec.method == "per_unit" and spec.rate_sek is not None:
-        text = f"{fmt.number(row.key_value)} × {fmt.kr(spec.rate_sek)} per {unit} = {fmt.kr(row.share.amount)}."
+        text = f"{fmt.number(row.key_value)} {unit} × {fmt.kr(spec.rate_sek)} styck = {fmt.kr(row.share.amount)}."
     elif spec.method == "per_unit":
         rate = Fraction(sp.budget, sp.key_sum)
-        text = (f"{fmt.number(row.key_value)} {unit} × {fmt.kr(sp.budget)} / {fmt.number(sp.key_sum)} "
-                f"({rate_text(rate)} per {unit}) = {fmt.kr(row.share.amount)}.")
+        text = (f"{fmt.number(row.key_value)} {unit} × {fmt.kr(sp.budget)} / {fmt.number(sp.key_sum)} {unit} "
+                f"({rate_text(rate)} styck) = {fmt.kr(row.share.amount)}.")
     else:
         share = Fraction(row.key_value, sp.key_sum)
         text = (f"Er andel: {fmt.number(row.key_value)} av sammanlagt {fmt.number(sp.key_sum)} {unit} hos {among} "
@@ -99,7 +99,7 @@ def distribution_text(row: Row) -> str:
 
 
 def rate_text(rate: Fraction) -> str:
-    return f"{fmt.floor_decimal(rate, 2)}".replace(".", ",") + fmt.NBSP + "kr"
+    return fmt.decimal_kr(fmt.floor_decimal(rate, 2))
 
 
 def build_letters(result: Result) -> list[Letter]:

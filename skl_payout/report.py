@@ -55,7 +55,7 @@ def per_capita_map(result: Result) -> dict | None:
             return NO_PAYOUT
         return next((PALETTE[i] for i, (_, hi) in enumerate(bounds) if v <= hi), PALETTE[-1])
 
-    kr_each = lambda v: f"{v}".replace(".", ",") + fmt.NBSP + "kr"  # noqa: E731
+    kr_each = fmt.decimal_kr
     areas = [{"code": code, "path": shapes["kommuner"][code], "colour": colour(v),
               "title": f"{r.name} ({code}): {kr_each(v)} per invånare 65+, totalt {fmt.kr(totals.get(code, 0))}"}
              for code, (r, v) in sorted(values.items()) if code in shapes["kommuner"]]

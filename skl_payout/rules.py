@@ -146,7 +146,7 @@ class Distribution(Model):
     table: dict[str, Kronor] | None = None
     table_source: Source | None = None
     acknowledged_gap: TableGap | None = None
-    unit_label: str = "enhet"
+    unit_label: str = "enheter"
 
     @model_validator(mode="after")
     def _check(self) -> "Distribution":
@@ -330,6 +330,10 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool, type(None))):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} appears twice (first on line {seen[key]})", key_node.start_mark

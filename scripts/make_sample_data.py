@@ -36,6 +36,7 @@ def write(year: int, name: str, columns: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
+BOUNDARY_ROWS: list[list] = []  # machine-readable twin of BOUNDARIES.txt, for the tests
 KOMMUNER = read("kommuner.csv")
 COUNTIES = read("counties.csv")
 POP = {(r["kommun_kod"], int(r["ar"])): r for r in read("kommun_folkmangd_2010_2015.csv")}
@@ -100,8 +101,11 @@ def palliative(year: int, rng: random.Random, deaths_of: dict[str, int], k_bands
     used = set()
     for threshold_pct, exact in boundaries:
         step = 100 // __import__("math").gcd(threshold_pct, 100)
+        # take a kommun from the band it stays in, so the published qualifier counts are kept:
+        # "exactly at t" from the band starting at t, "just below t" from the band ending at t
+        band = next((lo, hi) for _, lo, hi in k_bands if (lo if exact else hi) == threshold_pct / 100)
         candidates = [c for c in sorted(kommun_codes, key=lambda c: -deaths_of[c])
-                      if deaths_of[c] % step == 0 and deaths_of[c] >= 40 and c not in used]
+                      if deaths_of[c] % step == 0 and deaths_of[c] >= 40 and c not in used and band_of[c] == band]
         code = candidates[len(used) % 5]
         used.add(code)
         n = deaths_of[code] * threshold_pct // 100 - (0 if exact else 1)
@@ -109,6 +113,7 @@ def palliative(year: int, rng: random.Random, deaths_of: dict[str, int], k_bands
         name = next(k["kommun_name"] for k in KOMMUNER if k["kommun_code"] == code)
         notes.append(f"{code} {name}: {n} of {deaths_of[code]} = "
                      f"{'exactly' if exact else 'just below'} {threshold_pct} %")
+        BOUNDARY_ROWS.append([year, code, name, threshold_pct, "exact" if exact else "below", n, deaths_of[code]])
     out = [[c, rows[c], deaths_of[c]] for c in kommun_codes]
     county_deaths = defaultdict(int)
     for k in KOMMUNER:
@@ -207,6 +212,10 @@ def main() -> None:
     lines = [f"- {year}: " + "; ".join(n) for year, n in notes.items()]
     (OUT / "BOUNDARIES.txt").write_text("Deliberate boundary cases (made by scripts/make_sample_data.py)\n"
                                         + "\n".join(lines) + "\n", encoding="utf-8")
+    with open(OUT / "boundaries.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["year", "code", "name", "threshold_percent", "case", "registered_deaths", "deaths"])
+        writer.writerows(BOUNDARY_ROWS)
     print("\n".join(lines))
 
 

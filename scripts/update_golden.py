@@ -32,23 +32,28 @@ def main() -> None:
     letters()
 
 
-SNAPSHOT_CODES = ["0581", "01", "06"]  # one kommun, one landsting, one län (see tests/test_documents.py)
-
-
 def letters() -> None:
-    """One Markdown letter per recipient type, dated as the tests date them."""
+    """One Markdown letter per recipient type, dated as the tests date them (tests/test_documents.py):
+    the 2011 kommun one registration short of 50 %, landsting 01 and län 06."""
+    import csv
+
+    with open(ROOT / "sample_data" / "boundaries.csv", encoding="utf-8", newline="") as fh:
+        near = next(r for r in csv.DictReader(fh) if r["year"] == "2011" and r["threshold_percent"] == "50"
+                    and r["case"] == "below")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "2011"
         run = [sys.executable, "-m", "skl_payout"]
         subprocess.run([*run, "run", "--year", "2011", "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
         args = [*run, "letters", "--year", "2011", "--out", str(out), "--format", "md", "--date", "2012-03-01"]
-        for code in SNAPSHOT_CODES:
+        for code in (near["code"], "01", "06"):
             args += ["--only", code]
         subprocess.run(args, check=True, cwd=ROOT, capture_output=True)
         target = GOLDEN / "letters"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("kommun-0581-norrkoping.md", "landsting-01-stockholms-lans-landsting.md", "lan-06-jonkopings-lan.md"):
-            shutil.copyfile(out / "letters" / name, target / name)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for path in (out / "letters").glob("*.md"):
+            if path.name.startswith(("kommun-", "landsting-01-", "lan-06-")):
+                shutil.copyfile(path, target / path.name)
     print(f"updated {target.relative_to(ROOT)}")
 
 

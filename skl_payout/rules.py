@@ -257,6 +257,14 @@ class Budget(Model):
     totals: list[StatedTotal] = []
 
 
+class Published(Model):
+    """An outcome the sources report, which a run on the real data should reproduce (checked by validate)."""
+
+    pot: str  # a sub-pot id as in summary.csv, e.g. PAL-40/kommun
+    qualified: int
+    source: Source
+
+
 class Agreement(Model):
     title: str
     reference: str
@@ -273,6 +281,7 @@ class Rules(Model):
     data: dict[str, Table]
     pots: list[Pot]
     budget: Budget
+    published: list[Published] = []
 
     @model_validator(mode="after")
     def _references(self) -> "Rules":

@@ -109,6 +109,23 @@ def table_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
     return problems, checks
 
 
+def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], list[str]]:
+    """Qualifier counts the sources publish, against what this data gives (a warning if they differ)."""
+    problems, checks = [], []
+    counts = {sp.id: sp.qualified for sp in result.subpots}
+    for pub in rules.published:
+        if pub.pot not in counts:
+            problems.append(error(f"{where}: published", f"names sub-pot {pub.pot!r}, which this run does not have",
+                                  f"sub-pots: {', '.join(counts)}"))
+        elif counts[pub.pot] == pub.qualified:
+            checks.append(f"published outcome reproduced: {pub.qualified} qualified for {pub.pot} ({pub.source.cite()})")
+        else:
+            problems.append(warning(f"{where}: published", f"{pub.pot}: this data gives {counts[pub.pot]} qualified, "
+                                    f"the source reports {pub.qualified} ({pub.source.cite()})",
+                                    "expected with other data than the year's real register figures"))
+    return problems, checks
+
+
 def rule_warnings(rules: Rules, where: str) -> list[Problem]:
     """What a run should say aloud: acknowledged gaps and money the tool does not model."""
     return [p for check in (table_checks, reconcile_budget) for p in check(rules, where)[0]]
@@ -138,6 +155,9 @@ def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Repor
         report.checks.append(f"data {data_dir}: {len(data.files)} files read, every row valid")
         result = compute(rules, data)
         report.checks.append(f"dry run: {_kr(result.paid)} of {_kr(sum(p.amount_sek for p in rules.pots))} would be paid")
+        problems, checks = published_checks(rules, result, where)
+        report.problems += problems
+        report.checks += checks
     except PayoutError as exc:
         report.problems += exc.problems
     return report

@@ -78,3 +78,15 @@ def sample_copy(tmp_path):
         return target
 
     return copy
+
+
+def boundary(year: int, threshold_percent: int, case: str) -> dict:
+    """A deliberate boundary case of the sample data (sample_data/boundaries.csv): 'exact' or 'below'."""
+    return next(r for r in read_csv(SAMPLE / "boundaries.csv")
+                if r["year"] == str(year) and r["threshold_percent"] == str(threshold_percent) and r["case"] == case)
+
+
+def letter_stem(rtype: str, code: str, name: str) -> str:
+    from skl_payout.letters import slug
+
+    return f"{rtype}-{code}-{slug(name)}"

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, cli, read_csv
+from conftest import ROOT, boundary, cli, read_csv
 from skl_payout.cli import app
 
 
@@ -40,11 +40,12 @@ def test_exactly_at_the_threshold_qualifies_and_just_below_does_not(tmp_path):
     out = tmp_path / "out"
     cli("run", "--year", "2011", "--out", str(out))
     rows = {(r["pot"], r["code"]): r for r in read_csv(out / "payouts.csv")}
-    assert rows[("PAL-50/kommun", "0180")]["measure"] == "0.500000"      # Stockholm: exactly 50 %
-    assert rows[("PAL-50/kommun", "0180")]["qualified"] == "true"
-    assert rows[("PAL-50/kommun", "0581")]["qualified"] == "false"       # Norrköping: one short
-    assert rows[("PAL-70/kommun", "1496")]["qualified"] == "true"        # Skövde: exactly 70 %
-    assert rows[("PAL-70/kommun", "0483")]["qualified"] == "false"       # Katrineholm: one short
+    for threshold in (50, 70):
+        exact, below = boundary(2011, threshold, "exact"), boundary(2011, threshold, "below")
+        at = rows[(f"PAL-{threshold}/kommun", exact["code"])]
+        assert at["measure"] == f"0.{threshold}0000" and at["qualified"] == "true" and int(at["amount_sek"]) > 0
+        short = rows[(f"PAL-{threshold}/kommun", below["code"])]
+        assert short["qualified"] == "false" and short["amount_sek"] == "0" and "(saknas 1)" in short["reason"]
 
 
 def test_python_dash_m_and_console_script_both_work():

@@ -11,12 +11,13 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from conftest import ROOT, SAMPLE, cli, read_csv
+from conftest import ROOT, SAMPLE, boundary, cli, letter_stem, read_csv
 from skl_payout import fmt
 
 GOLDEN_LETTERS = ROOT / "tests" / "golden" / "letters"
-SNAPSHOTS = {"kommun-0581-norrkoping": "0581", "landsting-01-stockholms-lans-landsting": "01",
-             "lan-06-jonkopings-lan": "06"}
+NEAR_MISS = boundary(2011, 50, "below")  # a kommun one registration short of 50 %
+SNAPSHOTS = {letter_stem("kommun", NEAR_MISS["code"], NEAR_MISS["name"]): NEAR_MISS["code"],
+             "landsting-01-stockholms-lans-landsting": "01", "lan-06-jonkopings-lan": "06"}
 
 
 def plain(text: str) -> str:
@@ -83,8 +84,12 @@ def test_letter_snapshots_per_recipient_type(run_2011, tmp_path):
 
 
 def test_letter_explains_a_near_miss(run_2011):
-    text = plain((GOLDEN_LETTERS / "kommun-0581-norrkoping.md").read_text(encoding="utf-8"))
-    assert "49,9 % (557 av 1 116)" in text and "inte uppfyllt" in text and "1 fler behövdes" in text
+    stem = letter_stem("kommun", NEAR_MISS["code"], NEAR_MISS["name"])
+    text = plain((GOLDEN_LETTERS / f"{stem}.md").read_text(encoding="utf-8"))
+    of = f"({plain(fmt.number(int(NEAR_MISS['registered_deaths'])))} av {plain(fmt.number(int(NEAR_MISS['deaths'])))})"
+    shown = plain(fmt.percent(Fraction(int(NEAR_MISS["registered_deaths"]), int(NEAR_MISS["deaths"]))))
+    assert shown.startswith("49,") and f"{shown} {of}" in text
+    assert "inte uppfyllt" in text and "(1 fler behövdes)" in text
 
 
 def test_only_regenerates_some_letters_and_keeps_the_rest(run_2011, tmp_path):

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import snapshot, RULES, SAMPLE, cli, read_csv
+from conftest import RULES, SAMPLE, boundary, cli, read_csv, snapshot
 from skl_payout import api
 from skl_payout.data import load_dataset, read_rows
 from skl_payout.errors import PayoutError
@@ -69,7 +69,10 @@ def test_diff_names_changed_recipients_and_inputs(run_2011, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE / "2011", data)
     path = data / "palliativregistret.csv"
-    path.write_text(path.read_text(encoding="utf-8").replace("0581,557,1116", "0581,558,1116"), encoding="utf-8")
+    near = boundary(2011, 50, "below")  # one registration short of 50 %
+    row = f"{near['code']},{near['registered_deaths']},{near['deaths']}"
+    fixed = f"{near['code']},{int(near['registered_deaths']) + 1},{near['deaths']}"
+    path.write_text(path.read_text(encoding="utf-8").replace(row, fixed), encoding="utf-8")
     corrected = tmp_path / "corrected"
     assert cli("run", "--year", "2011", "--data", str(data), "--out", str(corrected)).returncode == 0
     report = tmp_path / "diff.csv"
@@ -78,12 +81,12 @@ def test_diff_names_changed_recipients_and_inputs(run_2011, tmp_path):
     payload = json.loads(done.stdout)
     assert [i["file"] for i in payload["inputs"]] == ["palliativregistret.csv"]
     changed = {c["code"]: c for c in payload["changes"]}
-    assert changed["0581"]["change_sek"] > 0  # Norrköping now reaches exactly 50 %
+    assert changed[near["code"]]["change_sek"] > 0  # it now reaches exactly 50 %
     assert payload["net_sek"] == 0  # the pot is fixed: others pay for it, to the krona
     rows = read_csv(report)
     assert {r["code"] for r in rows} == set(changed)
     text = cli("diff", str(run_2011), str(corrected), "--csv", str(tmp_path / "d2.csv"))
-    assert "palliativregistret.csv" in text.stdout and "Norrköping" in text.stdout
+    assert "palliativregistret.csv" in text.stdout and near["name"] in text.stdout
 
 
 # --- manifest and verify -------------------------------------------------------------------------

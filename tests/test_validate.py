@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import cli
+from conftest import RULES, SAMPLE, cli
 
 
 def test_validate_all_shipped_years(tmp_path):
@@ -37,3 +37,20 @@ def test_run_reports_the_2010_gap_as_unpaid(tmp_path):
     assert done.returncode == 0
     summary = (tmp_path / "o" / "summary.csv").read_text(encoding="utf-8")
     assert "DEV-66,66000000,65500000,500000,21,21" in summary
+
+
+def test_validate_2010_reproduces_the_published_qualifier_counts():
+    report = json.loads(cli("validate", "--year", "2010", "--json").stdout)["reports"][0]
+    reproduced = [c for c in report["checks"] if c.startswith("published outcome reproduced")]
+    assert len(reproduced) == 5 and any("210 qualified for PAL-40/kommun" in c for c in reproduced)
+
+
+def test_a_differing_published_count_is_a_warning(tmp_path):
+    rules = tmp_path / "2010.yaml"
+    text = (RULES / "2010.yaml").read_text(encoding="utf-8")
+    rules.write_text(text.replace("    qualified: 210\n", "    qualified: 211\n"), encoding="utf-8")
+    done = cli("validate", "--rules", str(rules), "--data", str(SAMPLE / "2010"), "--json")
+    assert done.returncode == 0
+    problems = json.loads(done.stdout)["reports"][0]["problems"]
+    assert any(p["severity"] == "warning" and "this data gives 210 qualified, the source reports 211" in p["message"]
+               for p in problems)

@@ -91,8 +91,10 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
 
 
 def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
-    """Write letters to OUT/letters/ (replaced as a whole), checked against OUT/totals.csv if present."""
-    from . import resources
+    """Write letters to OUT/letters/, checked against OUT/totals.csv if present.
+
+    The folder is replaced as a whole, atomically; with `only`, the other letters in it are kept.
+    """
     from .letters import write_letters
     from .outputs import staged, total_rows
 

@@ -65,7 +65,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True):
 
     result = compute(inp)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
-    with staged(out) as stage:
+    with staged(out, protect=[inp.rules_path, *result.data.files]) as stage:
         written = write_run(result, stage, inp.rules_path, options)
         if with_documents:
             from .excel import write_excel
@@ -96,7 +96,7 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
     The folder is replaced as a whole, atomically; with `only`, the other letters in it are kept.
     """
     from .letters import write_letters
-    from .outputs import staged, total_rows
+    from .outputs import is_letters_folder, staged, total_rows
 
     result = compute(inp)
     totals = out / "totals.csv"
@@ -110,7 +110,8 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
             raise PayoutError(error(str(totals), "differs from what the rules and data give now",
                                     "run `skl-payout run` again before writing letters"))
     templates = templates or resources.shipped("templates")
-    with staged(out / "letters") as stage:
+    protect = [inp.rules_path, *result.data.files, Path(templates)]
+    with staged(out / "letters", owned=is_letters_folder, protect=protect) as stage:
         if only and (out / "letters").is_dir():  # regenerating some letters keeps the others
             for old in (out / "letters").iterdir():
                 if old.is_file():

@@ -36,14 +36,12 @@ def _write_rows(ws, header: list[str], rows: list[list], text_columns: set[int],
         cell.font = Font(bold=True)
     for row in rows:
         ws.append(row)
-    for col in text_columns:
-        for cell in ws.iter_cols(min_col=col, max_col=col, min_row=2).__next__():
-            cell.number_format = "@"
-    for col in money_columns:
-        for cell in ws.iter_cols(min_col=col, max_col=col, min_row=2).__next__():
-            cell.number_format = KRONOR
+    for columns, number_format in ((text_columns, "@"), (money_columns, KRONOR)):
+        for col in columns:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
+                cell.number_format = number_format
     for i, name in enumerate(header, 1):
-        width = max([len(str(name))] + [len(str(r[i - 1])) for r in rows] or [10])
+        width = max(len(str(cell)) for cell in [name, *(r[i - 1] for r in rows)])
         ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(max(width + 2, 8), 60)
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = ws.dimensions

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import __version__, fmt
 from .data import sha256
+from .errors import PayoutError, error
 from .pipeline import Result
 from .validate import rule_warnings
 
@@ -109,13 +110,35 @@ def write_run(result: Result, folder: Path, rules_path: Path, options: dict) -> 
     return [*files, "run.json"]
 
 
+def is_run_output(folder: Path) -> bool:
+    return (folder / "run.json").is_file()
+
+
+def is_letters_folder(folder: Path) -> bool:
+    return all(p.is_file() and p.suffix in (".pdf", ".html", ".md") for p in folder.iterdir())
+
+
 @contextmanager
-def staged(target: Path) -> Iterator[Path]:
+def staged(target: Path, owned: Callable[[Path], bool] = is_run_output,
+           protect: Iterable[Path] = ()) -> Iterator[Path]:
     """Build in a temporary sibling folder; replace `target` only if the block succeeds.
 
     On any error or interrupt (Ctrl-C included) the previous output is left exactly as it was.
+    An existing folder is replaced only if it is empty or `owned` recognises it as ours, and never
+    if it is or holds one of the `protect`ed inputs: a wrong --out must not delete anyone's files.
     """
-    target = Path(target)
+    target = Path(target).resolve()
+    for path in protect:
+        path = Path(path).resolve()
+        if path == target or target in path.parents:
+            raise PayoutError(error(str(target), f"the output folder would replace the input {path}",
+                                    "choose an output folder outside the data and rules"))
+    if target.exists():
+        if not target.is_dir():
+            raise PayoutError(error(str(target), "exists and is not a folder", "choose a folder for the output"))
+        if any(target.iterdir()) and not owned(target):
+            raise PayoutError(error(str(target), "exists and was not written by skl-payout; refusing to replace it",
+                                    "choose a new or empty folder, or remove this one yourself"))
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     umask = os.umask(0)

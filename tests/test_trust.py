@@ -264,3 +264,35 @@ def test_mutated_rule_file_lines(tmp_path_factory, line, replacement):
         load_rules(path)
     except PayoutError as exc:
         assert exc.problems
+
+
+# --- a wrong --out never deletes anyone's files ---------------------------------------------------
+
+def test_a_folder_not_written_by_skl_payout_is_not_replaced(tmp_path):
+    mine = tmp_path / "Dokument"
+    mine.mkdir()
+    (mine / "anteckningar.txt").write_text("viktigt", encoding="utf-8")
+    done = cli("run", "--year", "2011", "--out", str(mine))
+    assert done.returncode == 1 and "was not written by skl-payout" in done.stderr
+    assert [p.name for p in mine.iterdir()] == ["anteckningar.txt"]
+
+
+@pytest.mark.parametrize("where", ["data", "parent"])
+def test_the_output_folder_cannot_replace_the_inputs(tmp_path, where):
+    data = tmp_path / "in" / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    (data / "run.json").write_text("{}", encoding="utf-8")  # even if it looks like an output folder
+    before = snapshot(tmp_path / "in")
+    out = data if where == "data" else tmp_path / "in"
+    done = cli("run", "--year", "2011", "--data", str(data), "--out", str(out))
+    assert done.returncode == 1 and "would replace the input" in done.stderr
+    assert snapshot(tmp_path / "in") == before
+
+
+def test_letters_do_not_replace_a_foreign_letters_folder(run_2011, tmp_path):
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    (out / "letters").mkdir()
+    (out / "letters" / "budget.xlsx").write_bytes(b"x")
+    done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md")
+    assert done.returncode == 1 and [p.name for p in (out / "letters").iterdir()] == ["budget.xlsx"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,27 +54,53 @@ def compute(inp: Inputs):
     from .pipeline import compute as _compute
     from .rules import load_rules
 
+    from .validate import rule_warnings
+
     rules = load_rules(inp.rules_path)
     if inp.year is not None and rules.year != inp.year:
         raise PayoutError(error(str(inp.rules_path), f"the rule file is for {rules.year}, not {inp.year}"))
+    errors = [p for p in rule_warnings(rules, inp.rules_path.name) if p.severity == "error"]
+    if errors:  # the same gate as validate: no output while an error stands
+        raise PayoutError(errors)
     return _compute(rules, load_dataset(inp.data_dir, rules))
 
 
+@dataclass
+class RunWritten:
+    files: list[str]
+    letters_removed: int = 0  # letters of a previous run with other results: removed, never left stale
+    letters_kept: int = 0
+
+
 def run(inp: Inputs, out: Path, with_documents: bool = True):
-    """Compute and write out/<year>/ atomically: CSVs, manifest, and the report and Excel list."""
-    from .outputs import staged, write_run
+    """Compute and write out/<year>/ atomically: CSVs, report, Excel list, and run.json last."""
+    from .outputs import write_manifest, write_run
+    from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
     result = compute(inp)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
-    with staged(out, protect=[inp.rules_path, *result.data.files]) as stage:
-        written = write_run(result, stage, inp.rules_path, options)
+    info = RunWritten([])
+    with staged(out, recorded_run, "an earlier run", protect=[inp.rules_path, *result.data.files]) as stage:
+        written = write_run(result, stage)
         if with_documents:
             from .excel import write_excel
             from .report import write_report
 
             written.append(write_report(result, stage, inp.rules_path).name)
             written.append(write_excel(result, stage).name)
-    return result, written
+        written.append(write_manifest(result, stage, inp.rules_path, options, written))
+        old_letters = Path(out) / LETTERS
+        if old_letters.is_dir():
+            count = len([n for n in recorded_letters(old_letters) if n != "letters.json"])
+            same = (Path(out) / "payouts.csv").is_file() and \
+                (Path(out) / "payouts.csv").read_bytes() == (stage / "payouts.csv").read_bytes()
+            if same:  # the same results: the letters still say what this run pays
+                shutil.copytree(old_letters, stage / LETTERS)
+                info.letters_kept = count
+            else:
+                info.letters_removed = count
+    info.files = written
+    return result, info
 
 
 def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out: Path | None) -> tuple[Inputs, Path]:
@@ -93,28 +120,54 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
 def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
     """Write letters to OUT/letters/, checked against OUT/totals.csv if present.
 
-    The folder is replaced as a whole, atomically; with `only`, the other letters in it are kept.
+    The folder is replaced as a whole, atomically. Letters in other formats are kept, and with
+    `only` so are the other recipients' letters in this format; nothing the tool did not write is
+    ever replaced.
     """
-    from .letters import write_letters
-    from .outputs import is_letters_folder, staged, total_rows
+    from .letters import FORMATS, write_letters
+    from .outputs import total_rows
+    from .safefs import LETTERS, LETTERS_MANIFEST, hashes, recorded_letters, staged
 
+    if fmt_name not in FORMATS:
+        raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     result = compute(inp)
     totals = out / "totals.csv"
     if totals.exists():
         import csv
 
         with open(totals, encoding="utf-8", newline="") as fh:
-            recorded = [[r["recipient_type"], r["code"], r["name"], r["county_code"], int(r["amount_sek"])]
+            recorded = [[r.get("recipient_type"), r.get("code"), r.get("name"), r.get("county_code"), r.get("amount_sek")]
                         for r in csv.DictReader(fh)]
-        if recorded != total_rows(result):
+        if recorded != [[*row[:4], str(row[4])] for row in total_rows(result)]:
             raise PayoutError(error(str(totals), "differs from what the rules and data give now",
                                     "run `skl-payout run` again before writing letters"))
     templates = templates or resources.shipped("templates")
     protect = [inp.rules_path, *result.data.files, Path(templates)]
-    with staged(out / "letters", owned=is_letters_folder, protect=protect) as stage:
-        if only and (out / "letters").is_dir():  # regenerating some letters keeps the others
-            for old in (out / "letters").iterdir():
-                if old.is_file():
-                    shutil.copy2(old, stage / old.name)
+    target = out / LETTERS
+
+    def owned(folder: Path) -> dict:
+        found = recorded_letters(folder)
+        return {**found, LETTERS_MANIFEST: None} if found else found
+
+    with staged(target, owned, "the letters", protect=protect, lock=Path(out).absolute().parent) as stage:
+        if target.is_dir():
+            for name in recorded_letters(target):
+                if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
+                    shutil.copy2(target / name, stage / name)
         written = write_letters(result, inp.rules_path, stage, fmt_name, Path(templates), only, on)
-    return result, [out / "letters" / p.name for p in written]
+        files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
+        manifest = {"tool": "skl-payout", "run": str(Path(out).absolute()),
+                    "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}
+        (stage / LETTERS_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    return result, [target / p.name for p in written]
+
+
+def _rewritten(name: str, fmt_name: str, only: list[str] | None) -> bool:
+    """Whether this run of `letters` replaces the recorded letter `name`."""
+    if not name.endswith("." + fmt_name):
+        return False  # another format: kept
+    if not only:
+        return True
+    parts = name.split("-")
+    return name.startswith("samtliga-brev-") or (len(parts) > 1 and parts[1] in only)

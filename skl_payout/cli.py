@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -56,6 +59,16 @@ def guarded(fn):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # the world said no: a full disk, a read-only folder, a missing permission
+            if _state["debug"]:
+                raise
+            print_problems([world_problem(exc)])
+            raise typer.Exit(1) from None
+        except MemoryError:
+            err_console.print("[red]error[/red] out of memory: an input is far larger than a payout run needs")
+            raise typer.Exit(1) from None
         except Exception as exc:  # an internal error: say so plainly
             if _state["debug"]:
                 raise
@@ -64,6 +77,32 @@ def guarded(fn):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free some space, or choose another --out",
+    errno.EDQUOT: "the disk quota is used up: free some space, or choose another --out",
+    errno.EACCES: "permission denied: choose a folder you may write to, or ask for access",
+    errno.EPERM: "not permitted: choose a folder you may write to, or ask for access",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.EISDIR: "is a folder where a file was expected",
+    errno.ENOTDIR: "a part of the path is a file where a folder was expected",
+    errno.ENAMETOOLONG: "the file name is too long: choose a shorter path",
+    errno.ENOENT: "not found",
+    errno.EEXIST: "already exists",
+    errno.EIO: "input/output error: the disk or network share failed; try again, or use another disk",
+}
+
+
+def world_problem(exc: OSError):
+    """An error from the file system, as a message that names the path and what to do."""
+    from .errors import error
+
+    path = exc.filename or "skl-payout"
+    if exc.filename2:
+        path = f"{exc.filename} -> {exc.filename2}"
+    advice = _ADVICE.get(exc.errno)
+    return error(str(path), advice or (exc.strerror or str(exc)), None if advice else "check the path and try again")
 
 
 def print_problems(problems) -> None:
@@ -93,7 +132,13 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
         print((target / "run.json").read_text(encoding="utf-8"), end="")
     else:
         show_run(result, inp.rules_path.name)
-        console.print(f"Wrote {', '.join(written)} to {target}")
+        console.print(f"Wrote {', '.join(written.files)} to {target}")
+    if written.letters_removed:
+        err_console.print(f"[yellow]note[/yellow] the previous run's {written.letters_removed} letter file(s) in "
+                          f"{escape(str(target / 'letters'))} were removed: the results changed, so they no longer "
+                          "said what is paid. Write them again with `skl-payout letters`.", highlight=False)
+    elif written.letters_kept:
+        console.print(f"Kept the {written.letters_kept} letter file(s) in {target / 'letters'}: the results are unchanged.")
 
 
 def show_run(result, rules_name: str) -> None:
@@ -227,7 +272,8 @@ def explain(
 def diff(
     out_a: Path = typer.Argument(..., help="The earlier output folder.", file_okay=False),
     out_b: Path = typer.Argument(..., help="The corrected output folder.", file_okay=False),
-    csv_path: Path = typer.Option(Path("diff.csv"), "--csv", help="Where to write the changes as CSV.", dir_okay=False),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the changes as CSV to this file "
+                                            "(never over an input or a file skl-payout did not write).", dir_okay=False),
     as_json: bool = JsonOpt,
 ) -> None:
     """Compare two runs: which recipients' amounts changed, by how much, and which inputs changed."""
@@ -235,7 +281,8 @@ def diff(
     from .compare import diff as compare, write_diff_csv
 
     d = compare(out_a, out_b)
-    write_diff_csv(d, csv_path)
+    if csv_path is not None:
+        write_diff_csv(d, csv_path, (out_a, out_b))
     if as_json:
         print(json.dumps({"changes": d.changes, "inputs": d.inputs, "net_sek": d.net_sek}, indent=2, ensure_ascii=False))
         return
@@ -260,7 +307,8 @@ def diff(
         console.print(f"Net change: {fmt.kr(d.net_sek)}")
     else:
         console.print("No recipient's amount changed.")
-    console.print(f"Wrote {csv_path}")
+    if csv_path is not None:
+        console.print(f"Wrote {csv_path}")
 
 
 @app.command()
@@ -275,11 +323,30 @@ def verify(out: Path = typer.Argument(..., help="An output folder written by `sk
     for name in check.identical:
         console.print(f"[green]identical[/green] {name}")
     for name in check.different:
-        err_console.print(f"[red]DIFFERENT[/red] {name}")
+        err_console.print(f"[red]DIFFERENT[/red] {escape(name)}")
+    for name in check.missing:
+        err_console.print(f"[red]MISSING[/red] {escape(name)}: recorded in run.json, no longer in {escape(str(out))}")
     if not check.ok:
         raise typer.Exit(1)
     console.print("Verified: the recorded inputs give byte-identical outputs.")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM and SIGHUP end a command like Ctrl-C: staged output is discarded
+
+
+def main() -> None:
+    """The `skl-payout` entry point: the typer app, with SIGTERM handled and a closed pipe ending quietly."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _terminate)
+    try:
+        app(prog_name="skl-payout")
+    except BrokenPipeError:  # `skl-payout ... | head`: the reader has gone; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,25 +14,71 @@ from pathlib import Path
 from .data import sha256
 from .errors import PayoutError, error
 
-OUTPUTS = ("payouts.csv", "totals.csv", "summary.csv", "report.html", "payouts.xlsx")
+
+
+DIFF_COLUMNS = ["recipient_type", "code", "name", "before_sek", "after_sek", "change_sek"]
 
 
 def _totals(folder: Path) -> dict[tuple[str, str], dict]:
     path = folder / "totals.csv"
-    if not path.exists():
+    if not path.is_file():
         raise PayoutError(error(str(path), "not found", "give two folders written by `skl-payout run`"))
-    with open(path, encoding="utf-8", newline="") as fh:
-        return {(r["recipient_type"], r["code"]): r for r in csv.DictReader(fh)}
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+            header = rows[0].keys() if rows else []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise PayoutError(error(str(path), f"cannot be read as a skl-payout totals.csv: {exc}")) from None
+    missing = [c for c in ("recipient_type", "code", "name", "amount_sek") if c not in header]
+    if missing:
+        raise PayoutError(error(f"{path} row 1", f"is not a skl-payout totals.csv: no column {', '.join(missing)}",
+                                "give folders written by `skl-payout run`"))
+    totals = {}
+    for line, row in enumerate(rows, 2):
+        amount = row.get("amount_sek") or ""
+        if not amount.isascii() or not amount.lstrip("-").isdigit():
+            raise PayoutError(error(f"{path} row {line}, column amount_sek", f"{amount!r} is not whole kronor",
+                                    "the file was changed after the run; run again"))
+        key = (row["recipient_type"], row["code"])
+        if key in totals:
+            raise PayoutError(error(f"{path} row {line}", f"{key[0]} {key[1]} appears twice",
+                                    "the file was changed after the run; run again"))
+        totals[key] = {**row, "amount_sek": int(amount)}
+    return totals
 
 
 def _manifest(folder: Path) -> dict:
+    """OUT/run.json, checked for what diff and verify need, so a damaged one is a clear error."""
     path = folder / "run.json"
-    if not path.exists():
+    if not path.is_file():
         raise PayoutError(error(str(path), "not found", "give a folder written by `skl-payout run`"))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PayoutError(error(str(path), f"not UTF-8 text ({exc.reason})")) from None
     except json.JSONDecodeError as exc:
         raise PayoutError(error(f"{path}:{exc.lineno}", f"not valid JSON: {exc.msg}")) from None
+
+    def bad(what: str) -> PayoutError:
+        return PayoutError(error(str(path), f"is not a complete skl-payout manifest: {what}",
+                                 "run `skl-payout run` again to write a new one"))
+
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    rules = data.get("rules")
+    if not isinstance(rules, dict) or not all(isinstance(rules.get(k), str) for k in ("path", "sha256")):
+        raise bad("no rules.path and rules.sha256")
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and all(isinstance(i.get(k), str) for k in ("file", "path", "sha256")) for i in inputs):
+        raise bad("inputs must be a list of {file, path, sha256}")
+    if not isinstance(data.get("year"), int) or isinstance(data.get("year"), bool):
+        raise bad("no year")
+    outputs = data.get("outputs")
+    if outputs is not None and not (isinstance(outputs, dict) and all(
+            isinstance(k, str) and "/" not in k and isinstance(v, str) for k, v in outputs.items())):
+        raise bad("outputs must map file names to SHA-256")
+    return data
 
 
 @dataclass
@@ -47,13 +96,13 @@ def diff(a: Path, b: Path) -> Diff:
     result = Diff()
     for key in sorted(set(ta) | set(tb), key=lambda k: (k[0], k[1])):
         ra, rb = ta.get(key), tb.get(key)
-        before, after = int(ra["amount_sek"]) if ra else 0, int(rb["amount_sek"]) if rb else 0
+        before, after = ra["amount_sek"] if ra else 0, rb["amount_sek"] if rb else 0
         if before != after or (ra is None) != (rb is None):
             result.changes.append({"recipient_type": key[0], "code": key[1], "name": (rb or ra)["name"],
                                    "before_sek": before, "after_sek": after, "change_sek": after - before})
     ma, mb = _manifest(a), _manifest(b)
-    ia = {i["file"]: i["sha256"] for i in ma.get("inputs", [])}
-    ib = {i["file"]: i["sha256"] for i in mb.get("inputs", [])}
+    ia = {i["file"]: i["sha256"] for i in ma["inputs"]}
+    ib = {i["file"]: i["sha256"] for i in mb["inputs"]}
     ia["rules: " + Path(ma["rules"]["path"]).name] = ma["rules"]["sha256"]
     ib["rules: " + Path(mb["rules"]["path"]).name] = mb["rules"]["sha256"]
     for name in sorted(set(ia) | set(ib)):
@@ -63,12 +112,40 @@ def diff(a: Path, b: Path) -> Diff:
     return result
 
 
-def write_diff_csv(d: Diff, path: Path) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["recipient_type", "code", "name", "before_sek", "after_sek", "change_sek"])
-        for c in d.changes:
-            writer.writerow([c["recipient_type"], c["code"], c["name"], c["before_sek"], c["after_sek"], c["change_sek"]])
+def write_diff_csv(d: Diff, path: Path, runs: tuple[Path, ...] = ()) -> None:
+    """Write the changes, never over an input, a run's file, or a file the tool did not write."""
+    path = Path(path).absolute()
+    for run in runs:
+        run = Path(run).resolve()
+        if path.resolve() == run or run in path.resolve().parents:
+            raise PayoutError(error(str(path), f"is inside the run folder {run}",
+                                    "write the diff elsewhere: a run folder holds only what the run wrote"))
+        manifest = _manifest(run)
+        inputs = [Path(manifest["rules"]["path"])] + [Path(i["path"]) for i in manifest["inputs"]]
+        if any(path.resolve() == p.resolve() for p in inputs):
+            raise PayoutError(error(str(path), "is an input of the runs being compared", "write the diff elsewhere"))
+    if path.is_dir():
+        raise PayoutError(error(str(path), "is a folder", "give a file name, e.g. --csv changes.csv"))
+    if path.exists():
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                first = fh.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError):
+            first = None
+        if path.is_symlink() or first != ",".join(DIFF_COLUMNS):
+            raise PayoutError(error(str(path), "exists and is not a diff skl-payout wrote; refusing to overwrite it",
+                                    "choose another file name"))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(DIFF_COLUMNS)
+    for c in d.changes:
+        writer.writerow([c[k] for k in DIFF_COLUMNS])
+    temp = path.with_name(f".{path.name}.skl-payout-tmp")
+    try:
+        temp.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -76,36 +153,58 @@ class Verification:
     identical: list[str] = field(default_factory=list)
     different: list[str] = field(default_factory=list)
     inputs_changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # recorded outputs that are gone
 
     @property
     def ok(self) -> bool:
-        return not self.different and not self.inputs_changed
+        return bool(self.identical) and not self.different and not self.inputs_changed and not self.missing
 
 
 def verify(out: Path) -> Verification:
-    """Re-run what OUT/run.json records, in a temporary folder, and compare every output byte for byte."""
-    from . import api
+    """Re-run what OUT/run.json records and compare every output byte for byte.
 
+    The re-run reads copies of the recorded files made after checking their SHA-256, never the
+    recorded paths themselves, which may hold other content by the time it reads them.
+    """
+    from . import api
+    from .safefs import LEGACY_RUN_FILES
+
+    out = Path(out)
     manifest = _manifest(out)
     check = Verification()
-    rules = Path(manifest["rules"]["path"])
-    recorded = [(rules, manifest["rules"]["sha256"])]
-    recorded += [(Path(i["path"]), i["sha256"]) for i in manifest.get("inputs", [])]
-    for path, digest in recorded:
-        if not path.exists():
-            check.inputs_changed.append(f"{path}: no longer exists")
-        elif sha256(path) != digest:
-            check.inputs_changed.append(f"{path}: content changed since the run (SHA-256 differs)")
-    if check.inputs_changed:
-        return check
-    options = manifest.get("options", {})
-    inp = api.Inputs(manifest["year"], rules, Path(options["data"]))
+    outputs = manifest.get("outputs") or {name: None for name in LEGACY_RUN_FILES}
+    for name, digest in sorted(outputs.items()):
+        path = out / name
+        if not path.is_file():
+            check.missing.append(name)
+        elif digest is not None and sha256(path) != digest:
+            check.different.append(f"{name} (changed since the run: its SHA-256 differs from run.json)")
     with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        rules = Path(tmp) / Path(manifest["rules"]["path"]).name
+        recorded = [(Path(manifest["rules"]["path"]), manifest["rules"]["sha256"], rules)]
+        recorded += [(Path(i["path"]), i["sha256"], data / Path(i["file"]).name) for i in manifest["inputs"]]
+        for source, digest, copy in recorded:
+            try:
+                content = source.read_bytes()
+            except OSError:
+                check.inputs_changed.append(f"{source}: cannot be read any more")
+                continue
+            if hashlib.sha256(content).hexdigest() != digest:
+                check.inputs_changed.append(f"{source}: content changed since the run (SHA-256 differs)")
+                continue
+            copy.write_bytes(content)
+        if check.inputs_changed:
+            return check
         again = Path(tmp) / "again"
-        api.run(inp, again)
-        for name in OUTPUTS:
-            if not (out / name).exists():
+        api.run(api.Inputs(manifest["year"], rules, data), again)
+        for name in sorted(outputs):
+            if name in check.missing or not (out / name).is_file():
                 continue
             same = (out / name).read_bytes() == (again / name).read_bytes()
-            (check.identical if same else check.different).append(name)
+            if same:
+                check.identical.append(name)
+            elif not any(d.startswith(name + " ") for d in check.different):
+                check.different.append(name)
     return check

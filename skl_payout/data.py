@@ -21,7 +21,6 @@ FALSE_WORDS = {"false", "no", "nej", "0", "falskt", "n"}
 AUTHORITY_COLUMNS = ["code", "name", "type", "county_code"]
 COUNTY_COLUMNS = ["county_code", "name"]
 AUTHORITY_TYPES = ("kommun", "landsting", "regiondel")
-_SPACES = re.compile(r"[\s\u00a0\u202f']")
 
 
 @dataclass(frozen=True, order=True)
@@ -79,20 +78,54 @@ class Dataset:
 
 # --- reading files -------------------------------------------------------------------------------
 
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a national table is well under 1 MB; a bigger file is the wrong file
+MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+MAX_ROWS = 20_000  # 290 kommuner, 21 landsting, 31 regiondelar: a few hundred rows
+MAX_PROBLEMS_PER_FILE = 20
+_UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x90-\xbf]")
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
 
 def decode(raw: bytes, name: str) -> str:
-    """Swedish exports come as UTF-8 (often with BOM) or Windows-1252."""
+    """Swedish exports come as UTF-8 (often with BOM), Windows-1252 or, from Excel's "Unicode text", UTF-16.
+
+    A file that is neither wholly one nor wholly the other is refused: decoding a UTF-8 file with one
+    Windows-1252 row as Windows-1252 would garble every Swedish name without a word.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise PayoutError(error(name, f"starts as UTF-16 but byte {exc.start} is not UTF-16",
+                                    "export the sheet again as CSV UTF-8")) from None
     if not raw.strip():
         raise PayoutError(error(name, "the file is empty", "export it again with a header row"))
     if b"\x00" in raw[:4096]:
         raise PayoutError(error(name, "is not a text file (it contains binary data)",
                                 "export the sheet as CSV (semicolon or comma separated) or save it as .xlsx"))
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
+        raw = raw[3:]
+        bom = True
+    else:
+        bom = False
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+    except UnicodeDecodeError as exc:
+        line = _line_of(raw, exc.start)
+        if bom or _UTF8_LATIN.search(raw):
+            raise PayoutError(error(
+                f"{name} line {line}", "mixes encodings: the file is UTF-8, but this line is not "
+                f"(byte 0x{raw[exc.start]:02X}, probably Windows-1252)",
+                "re-save the whole file in one encoding (CSV UTF-8), or correct this line")) from None
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise PayoutError(error(f"{name} line {_line_of(raw, exc.start)}",
+                                f"is neither UTF-8 nor Windows-1252 text (byte 0x{raw[exc.start]:02X})",
+                                "export the sheet again as CSV UTF-8")) from None
 
 
 def sniff_separator(header: str) -> str:
@@ -101,86 +134,199 @@ def sniff_separator(header: str) -> str:
 
 
 def resolve(folder: Path, file: str) -> Path:
-    """The file the rules name, or its .xlsx twin; confined to the data folder."""
+    """The file the rules name, or its .xlsx twin; confined to the data folder; never both."""
     folder = folder.resolve()
     path = (folder / file).resolve()
     if folder not in path.parents:
         raise PayoutError(error(file, f"path leaves the data folder {folder}"))
-    if not path.exists():
+    if path.suffix.lower() == ".csv":
         twin = path.with_suffix(".xlsx")
-        if path.suffix.lower() == ".csv" and twin.exists():
+        if path.exists() and twin.exists():
+            raise PayoutError(error(str(path), f"both {path.name} and {twin.name} are in the data folder",
+                                    "keep only the one that holds the data to use; the tool will not guess"))
+        if not path.exists() and twin.exists():
             return twin
     return path
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) pairs, every cell as stripped text."""
+def _read_bytes(path: Path, limit: int) -> bytes:
+    if path.is_dir():
+        raise PayoutError(error(str(path), "is a folder, not a file", "the data folder must hold the file itself"))
     if not path.exists():
         raise PayoutError(error(str(path), "file not found", "every file the rule file names must be in the data folder"))
-    if path.suffix.lower() == ".xlsx":
-        return _read_xlsx(path)
-    import pandas as pd
+    size = path.stat().st_size
+    if size > limit:
+        raise PayoutError(error(str(path), f"is {size:,} bytes; a national table is well under {limit:,}".replace(",", " "),
+                                "is this the right file?"))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}", "check the file's permissions")) from None
 
-    text = decode(path.read_bytes(), str(path))
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (line number, row) pairs, every cell as stripped text."""
+    raw = _read_bytes(path, MAX_FILE_BYTES if path.suffix.lower() != ".xlsx" else 2 * MAX_FILE_BYTES)
+    if path.suffix.lower() == ".xlsx":
+        header, rows = _read_xlsx(path, raw)
+    else:
+        header, rows = _read_csv(path, decode(raw, str(path)))
+    return _check_header(path, header, rows)
+
+
+def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    import csv
+
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
     sep = sniff_separator(header_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True, strict=True)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
-            skipinitialspace=True, engine="python",
-        )
-    except Exception as exc:  # pandas' parser errors carry the line in their text
-        raise PayoutError(error(str(path), f"cannot be read as {sep!r}-separated text: {exc}")) from None
-    header = [str(c).strip().lower() for c in frame.columns]
-    rows = []
-    for index, values in enumerate(frame.itertuples(index=False, name=None)):
-        cells = {h: str(v).strip() for h, v in zip(header, values)}
-        if any(cells.values()):
-            rows.append((index + 2, cells))
-    return header, rows
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue
+            if header is None:
+                header = cells
+                continue
+            rows.append((line, cells))
+            if len(rows) > MAX_ROWS:
+                raise PayoutError(error(str(path), f"has more than {MAX_ROWS} rows; a national table has a few hundred",
+                                        "is this the right file?"))
+    except csv.Error as exc:
+        raise PayoutError(error(f"{path} line {reader.line_num}", f"cannot be read as {sep!r}-separated text: {exc}",
+                                "a quote (\") inside a value must be doubled, or the value quoted")) from None
+    return header or [], rows
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise PayoutError(error(str(path), "cannot be opened as an Excel workbook (.xlsx is a zip file; this is not)",
+                                "save it from Excel as .xlsx, or export CSV")) from None
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise PayoutError(error(str(path), f"unpacks to {unpacked:,} bytes; a national table is far smaller".replace(",", " "),
+                                "is this the right file?"))
     from openpyxl import load_workbook
 
     try:
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).worksheets[0]
     except Exception as exc:
         raise PayoutError(error(str(path), f"cannot be opened as an Excel workbook: {exc}")) from None
-    rows_iter = sheet.iter_rows(values_only=True)
-    header = [_cell_text(c).lower() for c in next(rows_iter, [])]
-    if not any(header):
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = [_cell_text(v) for v in values]
+        if not any(cells):
+            continue
+        if header is None:
+            header = cells
+            continue
+        rows.append((number, cells))
+        if len(rows) > MAX_ROWS:
+            raise PayoutError(error(str(path), f"has more than {MAX_ROWS} rows; a national table has a few hundred",
+                                    "is this the right file?"))
+    if header is None:
         raise PayoutError(error(str(path), "the first sheet is empty", "put a header row in row 1"))
-    rows = []
-    for number, values in enumerate(rows_iter, start=2):
-        cells = {h: _cell_text(v) for h, v in zip(header, values)}
-        if any(cells.values()):
-            rows.append((number, cells))
     return header, rows
+
+
+def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]]]):
+    """Columns by name, refusing what would make a sheet read differently by different readers."""
+    names = [h.replace("\ufeff", "").strip().lower() for h in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if name and name in seen:
+            raise PayoutError(error(f"{path.name} row 1, columns {seen[name]} and {i}",
+                                    f"two columns are named {name!r}",
+                                    "keep one; the tool will not guess which one holds the data"))
+        seen.setdefault(name, i)
+    out: list[tuple[int, dict[str, str]]] = []
+    problems: list[Problem] = []
+    for line, cells in rows:
+        cells = [c.strip() for c in cells]
+        if len(cells) > len(names) and any(cells[len(names):]):
+            problems.append(error(f"{path.name} row {line}",
+                                  f"has {len(cells)} cells, the header has {len(names)} columns",
+                                  "a separator inside a value (a decimal comma in a comma-separated file?) shifts "
+                                  "the columns; quote the value or use semicolons"))
+            continue
+        if len(cells) < len(names):
+            problems.append(error(f"{path.name} row {line}",
+                                  f"has {len(cells)} cells, the header has {len(names)} columns",
+                                  "every row needs a cell for every column"))
+            continue
+        row = {}
+        for i, (name, value) in enumerate(zip(names, cells), 1):
+            if not name:
+                if value:
+                    problems.append(error(f"{path.name} row {line}, column {i}",
+                                          f"holds {value!r} but the column has no name in the header",
+                                          "name the column or remove the value"))
+                continue
+            row[name] = value
+        out.append((line, row))
+    if problems:
+        raise PayoutError(capped(problems, path.name))
+    return [n for n in names if n], out
+
+
+def capped(problems: list[Problem], label: str, limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:
+    """The first `limit` problems and one line counting the rest: a wrong file must not flood the screen."""
+    if len(problems) <= limit:
+        return problems
+    return problems[:limit] + [error(label, f"... and {len(problems) - limit} more problems in this file")]
 
 
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return str(value).strip()
 
 
+_GROUP = "[ \u00a0\u202f\u2009']"  # thousands separators: space, no-break spaces, thin space, apostrophe
+_WHOLE = re.compile(rf"(\d{{1,3}}(?:{_GROUP}\d{{3}})+|\d+)(?:([,.])(\d+))?", re.ASCII)
+_MINUS = re.compile(r"[-\u2212\u2013]\s*\d", re.ASCII)
+
+
 def parse_whole(text: str) -> int:
-    """'1 234', '1234', '1234,00' -> 1234; anything fractional, negative or non-numeric fails."""
-    cleaned = _SPACES.sub("", text)
-    if re.fullmatch(r"\d+", cleaned):
-        return int(cleaned)
-    match = re.fullmatch(r"(\d+)[,.](0+)", cleaned)
-    if match:
-        return int(match.group(1))
-    if re.fullmatch(r"-\d+([,.]\d+)?", cleaned):
+    """'1 234', '1234', '1234,00' -> 1234. Anything that could mean two numbers, or a fraction, fails.
+
+    '531,000' is 531 with a Swedish decimal comma and 531000 with an English thousands separator:
+    refused (reason 'ambiguous'), never guessed.
+    """
+    s = text.strip()
+    if not s:
+        raise ValueError("empty")
+    if _MINUS.match(s):
         raise ValueError("negative")
-    if re.fullmatch(r"\d+[,.]\d+", cleaned):
+    match = _WHOLE.fullmatch(s)
+    if match is None:
+        if re.fullmatch(r"\d{1,3}(?:([,.])\d{3})(?:\1\d{3})*(?:[,.]\d+)?", s, re.ASCII):
+            raise ValueError("thousands")
+        if re.fullmatch(rf"[\d{_GROUP[1:-1]}]+(?:[,.]\d+)?", s, re.ASCII) and re.search(r"\d", s, re.ASCII):
+            raise ValueError("grouping")
+        raise ValueError("not a number")
+    whole, decimals = match.group(1), match.group(3)
+    value = int(re.sub(r"\D", "", whole, flags=re.ASCII))
+    if decimals is None:
+        return value
+    if len(decimals) == 3:
+        raise ValueError(f"ambiguous:{value}:{value * 1000 + int(decimals)}")
+    if set(decimals) != {"0"}:
         raise ValueError("fractional")
-    raise ValueError("not a number")
+    return value
 
 
 def parse_bool(text: str) -> bool:
@@ -204,13 +350,28 @@ def _describe_bad(kind: str, text: str, reason: str) -> tuple[str, str | None]:
     if kind == "bool":
         return (f"{text!r} is not a yes/no value", "use ja/nej, yes/no, true/false or 1/0")
     what = "a whole number of kronor" if kind == "amount" else "a whole non-negative count"
+    if reason.startswith("ambiguous:"):
+        _, small, large = reason.split(":")
+        return (f"{text!r} is ambiguous: {small} with a decimal comma, or {large} with a thousands separator",
+                f"write {small} or {large} without separators, or with spaces: {fmt_thousands(int(large))}")
+    if reason == "thousands":
+        digits = re.sub(r"[,.]\d{1,2}$|\D", "", text)
+        return (f"{text!r} uses ',' or '.' to group thousands, which a decimal comma makes ambiguous; expected {what}",
+                f"write it without separators or with spaces: {fmt_thousands(int(digits))}" if digits else None)
+    if reason == "grouping":
+        return (f"{text!r}: the spaces do not group thousands (groups of three digits); expected {what}",
+                "check the number: 1 234 567, or 1234567")
     if reason == "negative":
         return (f"{text!r} is negative; expected {what}", None)
     if reason == "fractional":
         return (f"{text!r} has decimals; expected {what}", None)
-    if not text:
+    if reason == "empty":
         return (f"the cell is empty; expected {what}", None)
     return (f"{text!r} is not a number; expected {what}", "spaces as thousands separators are fine: 1 234 567")
+
+
+def fmt_thousands(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
 
 
 # --- authorities and counties --------------------------------------------------------------------
@@ -241,7 +402,7 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
     if _require_columns(cpath, header, COUNTY_COLUMNS, problems):
         for line, row in rows:
             code = row["county_code"]
-            if not re.fullmatch(r"\d{2}", code):
+            if not re.fullmatch(r"[0-9]{2}", code):
                 problems.append(error(f"{cpath.name} row {line}, column county_code",
                                       f"{code!r} is not a two-digit county code", _code_hint(code, {f"{i:02d}" for i in range(1, 26)})))
             elif code in counties:
@@ -263,7 +424,7 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
                 problems.append(error(f"{where}, column county_code", f"{county!r} is not a county in counties.csv",
                                       _code_hint(county, set(counties))))
                 continue
-            if rtype == "kommun" and not (re.fullmatch(r"\d{4}", code) and code.startswith(county)):
+            if rtype == "kommun" and not (re.fullmatch(r"[0-9]{4}", code) and code.startswith(county)):
                 hint = f"did Excel drop a leading zero? expected {code.zfill(4)!r}" if code.isdigit() and len(code) < 4 else None
                 problems.append(error(f"{where}, column code",
                                       f"{code!r} is not a four-digit kommun code in county {county}", hint))
@@ -273,6 +434,9 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
                 continue
             if code in seen:
                 problems.append(error(f"{where}, column code", f"code {code} appears twice (first on row {seen[code]})"))
+                continue
+            if not row["name"]:
+                problems.append(error(f"{where}, column name", f"{rtype} {code} has no name", "letters are addressed by name"))
                 continue
             seen[code] = line
             parent = row.get("parent_code") or None
@@ -321,13 +485,19 @@ def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient]
                                   "keep one row per code"))
             continue
         values: dict[str, Any] = {}
-        for column, kind in spec.columns.items():
+        row_ok = True
+        for column, col in spec.columns.items():
             try:
-                values[column] = convert(kind, row[column])
+                values[column] = convert(col.type, row[column])
             except ValueError as exc:
-                message, hint = _describe_bad(kind, row[column], str(exc))
-                problems.append(error(f"{where}, column {column}", message, hint))
-        if len(values) != len(spec.columns):
+                problems.append(error(f"{where}, column {column}", *_describe_bad(col.type, row[column], str(exc))))
+                row_ok = False
+                continue
+            bad = out_of_bounds(name, column, col, values[column])
+            if bad:
+                problems.append(error(f"{where}, column {column}", *bad))
+                row_ok = False
+        if not row_ok:
             continue
         for a, b in spec.not_greater_than:
             if values[a] > values[b]:
@@ -339,9 +509,23 @@ def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient]
     return data
 
 
+def out_of_bounds(table: str, column: str, col, value: Any) -> tuple[str, str] | None:
+    """A value outside the plausibility bounds the rule file declares for its column."""
+    if col.type not in ("count", "amount"):
+        return None
+    declared = f"data.{table}.columns.{column}"
+    if col.max is not None and value > col.max:
+        return (f"{fmt_thousands(value)} is implausible: more than {fmt_thousands(col.max)}, the most the rule file "
+                f"allows ({declared}.max)", "check the cell; if the value is real, raise the bound in the rule file")
+    if col.min is not None and value < col.min:
+        return (f"{fmt_thousands(value)} is implausible: less than {fmt_thousands(col.min)}, the least the rule file "
+                f"allows ({declared}.min)", "check the cell; if the value is real, lower the bound in the rule file")
+    return None
+
+
 def _derive(data: TableData, recipients: list[Recipient], problems: list[Problem]) -> None:
     """Landsting and län rows as the sum of the county's kommuner; a differing given row is an error."""
-    numeric = [c for c, kind in data.spec.columns.items() if kind in ("count", "amount")]
+    numeric = [c for c, col in data.spec.columns.items() if col.type in ("count", "amount")]
     for rtype in data.spec.derive:
         for target in (r for r in recipients if r.type == rtype):
             members = [r for r in recipients if r.type == "kommun" and r.county_code == target.county_code]
@@ -350,6 +534,11 @@ def _derive(data: TableData, recipients: list[Recipient], problems: list[Problem
             sums = {c: sum(data.values[m.key][c] for m in members) for c in numeric}
             given = data.values.get(target.key)
             if given is None:
+                for column in numeric:
+                    bad = out_of_bounds(data.name, column, data.spec.columns[column], sums[column])
+                    if bad:
+                        problems.append(error(f"{data.path.name}: {target.type} {target.code} (sum of the county's "
+                                              f"kommuner), column {column}", *bad))
                 data.values[target.key] = sums
                 continue
             for column in numeric:
@@ -381,14 +570,18 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
     if not folder.is_dir():
         raise PayoutError(error(str(folder), "data folder not found"))
     problems: list[Problem] = []
-    recipients, counties, files = load_authorities(folder, problems)
+    found: list[Problem] = []
+    recipients, counties, files = load_authorities(folder, found)
+    problems += capped(found, "authorities.csv / counties.csv")
     tables: dict[str, TableData] = {}
     for name, spec in rules.data.items():
+        found: list[Problem] = []
         try:
-            tables[name] = load_table(folder, name, spec, recipients, problems)
+            tables[name] = load_table(folder, name, spec, recipients, found)
             files.append(tables[name].path)
         except PayoutError as exc:
-            problems += exc.problems
+            found += exc.problems
+        problems += capped(found, spec.file)
     if any(p.severity == "error" for p in problems):
         raise PayoutError(problems)
     return Dataset(folder, recipients, counties, tables, files)

@@ -16,6 +16,7 @@ from .pipeline import Result
 
 KRONOR = '#,##0 "kr"'
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _sheet_title(text: str, used: set[str]) -> str:
@@ -36,6 +37,10 @@ def _write_rows(ws, header: list[str], rows: list[list], text_columns: set[int],
         cell.font = Font(bold=True)
     for row in rows:
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                cell.data_type = "s"  # text, never a live formula: a name such as "=HYPERLINK(...)" stays a name
+                cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
     for columns, number_format in ((text_columns, "@"), (money_columns, KRONOR)):
         for col in columns:
             for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):

@@ -7,18 +7,14 @@ import io
 import json
 import os
 import platform
-import shutil
-import tempfile
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from . import __version__, fmt
 from .data import sha256
-from .errors import PayoutError, error
 from .pipeline import Result
+from .safefs import RUN_MANIFEST, hashes
 from .validate import rule_warnings
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
@@ -95,8 +91,8 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
     }
 
 
-def write_run(result: Result, folder: Path, rules_path: Path, options: dict) -> list[str]:
-    """The run's files, written into `folder` (a staging folder: see `staged`)."""
+def write_run(result: Result, folder: Path) -> list[str]:
+    """The run's CSVs, written into `folder` (a staging folder: see `safefs.staged`)."""
     files = {
         "payouts.csv": csv_text(PAYOUT_COLUMNS, payout_rows(result)),
         "totals.csv": csv_text(TOTAL_COLUMNS, total_rows(result)),
@@ -104,56 +100,12 @@ def write_run(result: Result, folder: Path, rules_path: Path, options: dict) -> 
     }
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8", newline="")
-    (folder / "run.json").write_text(
-        json.dumps(manifest(result, rules_path, options), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    return [*files, "run.json"]
+    return list(files)
 
 
-def is_run_output(folder: Path) -> bool:
-    return (folder / "run.json").is_file()
-
-
-def is_letters_folder(folder: Path) -> bool:
-    return all(p.is_file() and p.suffix in (".pdf", ".html", ".md") for p in folder.iterdir())
-
-
-@contextmanager
-def staged(target: Path, owned: Callable[[Path], bool] = is_run_output,
-           protect: Iterable[Path] = ()) -> Iterator[Path]:
-    """Build in a temporary sibling folder; replace `target` only if the block succeeds.
-
-    On any error or interrupt (Ctrl-C included) the previous output is left exactly as it was.
-    An existing folder is replaced only if it is empty or `owned` recognises it as ours, and never
-    if it is or holds one of the `protect`ed inputs: a wrong --out must not delete anyone's files.
-    """
-    target = Path(target).resolve()
-    for path in protect:
-        path = Path(path).resolve()
-        if path == target or target in path.parents:
-            raise PayoutError(error(str(target), f"the output folder would replace the input {path}",
-                                    "choose an output folder outside the data and rules"))
-    if target.exists():
-        if not target.is_dir():
-            raise PayoutError(error(str(target), "exists and is not a folder", "choose a folder for the output"))
-        if any(target.iterdir()) and not owned(target):
-            raise PayoutError(error(str(target), "exists and was not written by skl-payout; refusing to replace it",
-                                    "choose a new or empty folder, or remove this one yourself"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder should not be
-    try:
-        yield stage
-        backup = None
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            backup.rmdir()
-            target.rename(backup)
-        stage.rename(target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+def write_manifest(result: Result, folder: Path, rules_path: Path, options: dict, outputs: list[str]) -> str:
+    """run.json, written last: it records the SHA-256 of every other output, so the tool knows what it wrote."""
+    data = manifest(result, rules_path, options)
+    data["outputs"] = hashes(folder, outputs)
+    (folder / RUN_MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return RUN_MANIFEST

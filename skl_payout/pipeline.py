@@ -103,6 +103,10 @@ def eligible(pot: Pot, types: list[str], data: Dataset) -> list[Recipient]:
             raise PayoutError(error(f"pot {pot.id}", f"the fixed table names {', '.join(unknown)}, "
                                     f"which are not {'/'.join(types)} recipients in the data"))
         recipients = [r for r in recipients if r.code in table]
+    if not recipients:
+        raise PayoutError(error(f"pot {pot.id}", f"pays {' and '.join(types)}, but the data has no "
+                                f"{'/'.join(types)} to pay: the money would silently go unpaid",
+                                "check authorities.csv (the type column), or take the sub-pot out of the rule file"))
     return recipients
 
 

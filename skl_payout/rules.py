@@ -44,14 +44,40 @@ def parse_ratio(value: Any) -> Fraction:
         raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value!r}") from None
 
 
+MAX_KRONOR = 10**12  # more than any agreement; a larger figure is a typo (a pasted row, extra zeros)
+
+
 def _whole_kronor(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected whole kronor as an integer (e.g. 40000000), got {value!r}")
+    if value < 0:
+        raise ValueError(f"{value} is negative; money paid out is never negative")
+    if value > MAX_KRONOR:
+        raise ValueError(f"{value} kr is implausible (more than {MAX_KRONOR} kr); check the number of zeros")
     return value
 
 
-Ratio = Annotated[Fraction, BeforeValidator(parse_ratio)]
+def _proportion(value: Any) -> Fraction:
+    """A ratio between 0 and 100 %: `at_least: 50` is not 50 % but 5000 %, and is refused with that hint."""
+    ratio = parse_ratio(value)
+    if not 0 <= ratio <= 1:
+        shown = value.strip() if isinstance(value, str) else repr(value)
+        hint = f"; did you mean {shown.rstrip('%').strip()}%?" if 1 < ratio <= 100 and "%" not in str(value) else ""
+        raise ValueError(f"{shown} is {float(ratio * 100):g} %, outside 0–100 %{hint}")
+    return ratio
+
+
+def _any_kronor(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected whole kronor as an integer (e.g. 500000), got {value!r}")
+    if abs(value) > MAX_KRONOR:
+        raise ValueError(f"{value} kr is implausible; check the number of zeros")
+    return value
+
+
+Ratio = Annotated[Fraction, BeforeValidator(_proportion)]
 Kronor = Annotated[int, BeforeValidator(_whole_kronor)]
+SignedKronor = Annotated[int, BeforeValidator(_any_kronor)]
 ColumnRef = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")]
 
 
@@ -71,13 +97,39 @@ class Source(Model):
         return f"{self.document}, {self.section}"
 
 
+def _column_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class Column(Model):
+    """A column's type and, for numbers, the plausibility bounds a value must lie within.
+
+    Bounds are the rule file's, with a reason: no kommun has more inhabitants than Sweden. A value
+    outside them is an error naming the cell, so a pasted 10^30 cannot take a whole pot.
+    """
+
+    type: ColumnType
+    min: Annotated[int, Field(ge=0)] | None = None
+    max: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Column":
+        if self.type in ("count", "amount") and self.max is None:
+            raise ValueError(f"a {self.type} column needs a plausibility bound: {{type: {self.type}, max: ...}}")
+        if self.type not in ("count", "amount") and (self.min is not None or self.max is not None):
+            raise ValueError(f"min and max belong to count and amount columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
 class Table(Model):
     """A data file the rules read, keyed by authority code or county code."""
 
     file: str
     id: Literal["code", "county_code"] = "code"
     covers: list[RecipientType]
-    columns: dict[str, ColumnType]
+    columns: dict[str, Annotated[Column, BeforeValidator(_column_shorthand)]]
     derive: list[RecipientType] = []  # types whose rows are the sum of their county's kommuner
     not_greater_than: list[tuple[str, str]] = []  # (a, b): a <= b on every row
     source: Source | None = None
@@ -247,7 +299,7 @@ class StatedTotal(Model):
     label: str
     amount_sek: Kronor
     parts: list[str]
-    acknowledged_difference_sek: int = 0
+    acknowledged_difference_sek: SignedKronor = 0
     note: str | None = None
     source: Source
 
@@ -283,59 +335,142 @@ class Rules(Model):
     budget: Budget
     published: list[Published] = []
 
-    @model_validator(mode="after")
-    def _references(self) -> "Rules":
-        ids = [p.id for p in self.pots]
-        dupes = {i for i in ids if ids.count(i) > 1}
-        if dupes:
-            raise ValueError(f"pot ids must be unique; repeated: {', '.join(sorted(dupes))}")
-        for pot in self.pots:
-            if pot.tier_of and pot.tier_of not in ids:
-                raise ValueError(f"pot {pot.id}: tier_of names unknown pot {pot.tier_of!r}")
-            refs = [c.ratio.numerator for c in pot.qualify if c.ratio]
-            refs += [c.ratio.denominator for c in pot.qualify if c.ratio]
-            refs += [c.flag.column for c in pot.qualify if c.flag]
-            refs += [c.matching_funds.column for c in pot.qualify if c.matching_funds]
-            if pot.distribute.key:
-                refs.append(pot.distribute.key)
-            types = {t for sub in pot.recipients for t in sub.types}
-            for ref in refs:
-                table, column = ref.split(".")
-                if table not in self.data:
-                    raise ValueError(f"pot {pot.id}: {ref!r} names table {table!r}, not declared under data")
-                if column not in self.data[table].columns:
-                    raise ValueError(f"pot {pot.id}: {ref!r} names column {column!r}, not declared for {table}")
-                spec = self.data[table]
-                uncovered = types - set(spec.covers) - set(spec.derive)
-                if spec.id == "code" and uncovered:
-                    raise ValueError(f"pot {pot.id} pays {', '.join(sorted(uncovered))}, but {table} neither covers "
-                                     f"nor derives rows for that type: add it to data.{table}.covers")
-        line_ids = {line.id for line in self.budget.lines} | {t.id for t in self.budget.totals}
-        for line in self.budget.lines:
-            for pot_id in line.pots:
-                if pot_id not in ids:
-                    raise ValueError(f"budget line {line.id}: names unknown pot {pot_id!r}")
-            for other in line.included_in:
-                if other not in line_ids:
-                    raise ValueError(f"budget line {line.id}: included_in names unknown line {other!r}")
-        for total in self.budget.totals:
-            for part in total.parts:
-                if part not in line_ids:
-                    raise ValueError(f"stated total {total.id!r}: names unknown budget line or total {part!r}")
-        return self
-
     def pot(self, pot_id: str) -> Pot:
         return next(p for p in self.pots if p.id == pot_id)
+
+
+# --- checks across the file, each naming the key path it is about --------------------------------
+
+_NUMERIC = ("count", "amount")
+_NEEDS = {"numerator": _NUMERIC, "denominator": _NUMERIC, "flag": ("bool",), "matching_funds": ("amount",),
+          "key": _NUMERIC}
+_WHAT = {"numerator": "a ratio's numerator", "denominator": "a ratio's denominator", "flag": "a flag",
+         "matching_funds": "matching funds", "key": "a distribution key"}
+
+
+def cross_check(rules: Rules) -> list[tuple[tuple, str]]:
+    """References between parts of the file: (key path, message) for each one that does not hold."""
+    found: list[tuple[tuple, str]] = []
+    ids = [p.id for p in rules.pots]
+    for i, pot in enumerate(rules.pots):
+        here = ("pots", i)
+        if ids.count(pot.id) > 1:
+            found.append((here + ("id",), f"pot id {pot.id!r} is used twice; ids must be unique"))
+        if pot.tier_of and pot.tier_of not in ids:
+            found.append((here + ("tier_of",), f"names unknown pot {pot.tier_of!r}"))
+        refs: list[tuple[tuple, str, str]] = []  # (key path, column reference, role)
+        for j, cond in enumerate(pot.qualify):
+            if cond.ratio:
+                refs += [(here + ("qualify", j, "ratio", "numerator"), cond.ratio.numerator, "numerator"),
+                         (here + ("qualify", j, "ratio", "denominator"), cond.ratio.denominator, "denominator")]
+            if cond.flag:
+                refs.append((here + ("qualify", j, "flag", "column"), cond.flag.column, "flag"))
+            if cond.matching_funds:
+                refs.append((here + ("qualify", j, "matching_funds", "column"), cond.matching_funds.column,
+                             "matching_funds"))
+        if pot.distribute.key:
+            refs.append((here + ("distribute", "key"), pot.distribute.key, "key"))
+        types = {t for sub in pot.recipients for t in sub.types}
+        for loc, ref, role in refs:
+            table, column = ref.split(".")
+            spec = rules.data.get(table)
+            if spec is None:
+                found.append((loc, f"{ref!r} names table {table!r}, which is not declared under data"))
+                continue
+            if column not in spec.columns:
+                found.append((loc, f"{ref!r} names column {column!r}, which is not declared for {table}"))
+                continue
+            kind = spec.columns[column].type
+            if kind not in _NEEDS[role]:
+                found.append((loc, f"{ref!r} is a {kind} column; {_WHAT[role]} needs "
+                                   f"{' or '.join(_NEEDS[role])}"))
+            uncovered = types - set(spec.covers) - set(spec.derive)
+            if spec.id == "code" and uncovered:
+                found.append((loc, f"pot {pot.id} pays {', '.join(sorted(uncovered))}, but {table} neither covers "
+                                   f"nor derives rows for that type: add it to data.{table}.covers"))
+    line_ids = {line.id for line in rules.budget.lines} | {t.id for t in rules.budget.totals}
+    for i, line in enumerate(rules.budget.lines):
+        for pot_id in line.pots:
+            if pot_id not in ids:
+                found.append((("budget", "lines", i, "pots"), f"budget line {line.id}: names unknown pot {pot_id!r}"))
+        for other in line.included_in:
+            if other not in line_ids:
+                found.append((("budget", "lines", i, "included_in"),
+                              f"budget line {line.id}: included_in names unknown line {other!r}"))
+    for i, total in enumerate(rules.budget.totals):
+        for part in total.parts:
+            if part not in line_ids:
+                found.append((("budget", "totals", i, "parts"),
+                              f"stated total {total.id!r}: names unknown budget line or total {part!r}"))
+    return found
 
 
 # --- loading -------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader (no object construction) that also rejects repeated keys."""
+MAX_RULE_FILE_BYTES = 1024 * 1024  # a year's rules are a few hundred lines
 
 
-def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+class _StrictResolver(yaml.resolver.BaseResolver):
+    """YAML 1.2 core scalars only. The YAML 1.1 forms that read as something else than they look
+    (`040000000` octal, `1:20` sexagesimal, `yes`/`on` booleans, `.inf`) are tagged to be refused."""
+
+
+_SURPRISE = "tag:skl-payout:yaml11"
+for _tag, _regexp, _first in [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float", r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$", "-+0123456789."),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_SURPRISE, r"^(?:[-+]?0[0-9_]+(?:\.[0-9_]*)?|[-+]?0[xXbBoO][0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+                r"|[-+]?[0-9]+_[0-9_]*(?:\.[0-9_]*)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+                r"|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$", list("-+0123456789.yYnNoO")),
+]:
+    _StrictResolver.add_implicit_resolver(_tag, __import__("re").compile(_regexp), list(_first))
+
+
+def _surprise(loader, node: yaml.ScalarNode):
+    text = node.value
+    if text.lower() in ("yes", "no", "on", "off"):
+        why = f"{text!r} is a boolean in YAML 1.1 but text in YAML 1.2"
+        fix = "write true or false, or quote it if it is text"
+    elif ":" in text:
+        why = f"{text!r} is a base-60 number in YAML 1.1"
+        fix = "quote it if it is text"
+    elif "_" in text:
+        why = f"{text!r} groups digits with underscores, which only YAML 1.1 reads as a number"
+        fix = f"write {text.replace('_', '')}"
+    elif "inf" in text.lower() or "nan" in text.lower():
+        why = f"{text!r} is not a finite number"
+        fix = "write the number"
+    else:
+        why = f"{text!r} has a leading zero, which YAML 1.1 reads as an octal or other base"
+        fix = f"write {text.lstrip('+-0') or '0'} without the leading zero, or quote it if it is a code (\"{text}\")"
+    raise yaml.constructor.ConstructorError(None, None, f"{why}; {fix}", node.start_mark)
+
+
+class _StrictLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
+                    yaml.constructor.SafeConstructor, _StrictResolver):
+    """A safe loader (no object construction) that refuses repeated keys, aliases and YAML 1.1 surprises."""
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _StrictResolver.__init__(self)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in a rule file: write each value out, "
+                "with its own source", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _no_duplicates(loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -351,7 +486,22 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor(_SURPRISE, _surprise)
+_StrictLoader.yaml_constructors = {
+    tag: fn for tag, fn in _StrictLoader.yaml_constructors.items()
+    if tag is None or tag.startswith("tag:yaml.org,2002:") or tag == _SURPRISE
+}
+
+
+def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree (for line numbers), parsed once with the strict loader."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
 
 
 def _key_lines(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
@@ -389,39 +539,57 @@ def load_rules(path: Path) -> Rules:
     """Load and validate a rule file; every problem names the file, the key path and the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if path.is_dir():
+            raise PayoutError(error(str(path), "is a folder, not a rule file"))
+        if path.stat().st_size > MAX_RULE_FILE_BYTES:
+            raise PayoutError(error(str(path), f"is {path.stat().st_size} bytes; a rule file is a few hundred lines",
+                                    "is this the right file?"))
+        text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise PayoutError(error(str(path), "rule file not found")) from None
     except UnicodeDecodeError as exc:
         raise PayoutError(error(str(path), f"rule file is not UTF-8 text ({exc.reason})")) from None
+    except OSError as exc:
+        raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw, node = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise PayoutError(error(where, f"not valid YAML: {problem}")) from None
+    except RecursionError:
+        raise PayoutError(error(str(path), "not valid YAML: nested too deeply")) from None
+    return validate_rules(raw, str(path), _key_lines(node) if node is not None else {})
+
+
+def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:
+    """The schema, then the references across the file; problems name the key path and line."""
+    lines = lines or {}
     if not isinstance(raw, dict):
-        raise PayoutError(error(str(path), "a rule file must be a YAML mapping (key: value) at the top level"))
+        raise PayoutError(error(where, "a rule file must be a YAML mapping (key: value) at the top level"))
+
+    def located(loc: tuple, msg: str, hint: str | None = None) -> Problem:
+        line = _line_for(lines, loc)
+        return Problem("error", f"{where}:{line}" if line else where, msg, hint)
+
     try:
-        return Rules.model_validate(raw)
+        rules = Rules.model_validate(raw)
     except ValidationError as exc:
-        lines = _key_lines(node) if node is not None else {}
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             loc = tuple(p for p in loc if p not in ("str", "list[literal['kommun','landsting','regiondel','lan']]"))
-            line = _line_for(lines, loc)
-            where = f"{path}:{line}" if line else str(path)
             if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r} at {_path_text(loc)}"
-                hint = "check the spelling against the schema in docs/RULES.md"
+                problems.append(located(loc, f"unknown key {loc[-1]!r} at {_path_text(loc)}",
+                                        "check the spelling against the schema in docs/RULES.md"))
             elif err["type"] == "missing":
-                msg = f"missing required key {_path_text(loc)}"
-                hint = None
+                problems.append(located(loc, f"missing required key {_path_text(loc)}"))
             else:
-                msg = f"{_path_text(loc)}: {err['msg']}"
-                hint = None
-            problems.append(Problem("error", where, msg, hint))
+                msg = err["msg"].removeprefix("Value error, ")
+                problems.append(located(loc, f"{_path_text(loc)}: {msg}"))
         raise PayoutError(problems) from None
+    found = cross_check(rules)
+    if found:
+        raise PayoutError([located(loc, f"{_path_text(loc)}: {msg}") for loc, msg in found])
+    return rules

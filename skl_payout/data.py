@@ -290,7 +290,7 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float) and value.is_integer():  # beyond 2**53 the bounds refuse it
         return str(int(value))
     return str(value).strip()
 

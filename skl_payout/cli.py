@@ -28,9 +28,9 @@ err_console = Console(stderr=True)
 _state = {"debug": False}
 
 YearOpt = typer.Option(None, "--year", "-y", help="Agreement year, e.g. 2011 (selects rules/<year>.yaml).")
-RulesOpt = typer.Option(None, "--rules", help="Rule file to use instead of the shipped one.", dir_okay=False)
-DataOpt = typer.Option(None, "--data", help="Data folder (default: the sample data shipped for the year).", file_okay=False)
-OutOpt = typer.Option(None, "--out", help="Output folder (default: out/<year>).", file_okay=False)
+RulesOpt = typer.Option(None, "--rules", help="Rule file to use instead of the shipped one.")
+DataOpt = typer.Option(None, "--data", help="Data folder (default: the sample data shipped for the year).")
+OutOpt = typer.Option(None, "--out", help="Output folder (default: out/<year>).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 
 
@@ -219,8 +219,7 @@ def letters(
     out: Optional[Path] = OutOpt,
     format: str = typer.Option("pdf", "--format", "-f", help="pdf, html or md."),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Only these recipient codes (repeatable)."),
-    templates: Optional[Path] = typer.Option(None, "--templates", help="Folder with your own letter templates.",
-                                             file_okay=False),
+    templates: Optional[Path] = typer.Option(None, "--templates", help="Folder with your own letter templates."),
     on: Optional[str] = typer.Option(None, "--date", help="Letter date, YYYY-MM-DD (default: today)."),
 ) -> None:
     """Write one Swedish letter per recipient to OUT/letters/, plus one combined PDF for printing."""
@@ -270,10 +269,10 @@ def explain(
 @app.command()
 @guarded
 def diff(
-    out_a: Path = typer.Argument(..., help="The earlier output folder.", file_okay=False),
-    out_b: Path = typer.Argument(..., help="The corrected output folder.", file_okay=False),
+    out_a: Path = typer.Argument(..., help="The earlier output folder."),
+    out_b: Path = typer.Argument(..., help="The corrected output folder."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the changes as CSV to this file "
-                                            "(never over an input or a file skl-payout did not write).", dir_okay=False),
+                                            "(never over an input or a file skl-payout did not write)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Compare two runs: which recipients' amounts changed, by how much, and which inputs changed."""
@@ -313,7 +312,7 @@ def diff(
 
 @app.command()
 @guarded
-def verify(out: Path = typer.Argument(..., help="An output folder written by `skl-payout run`.", file_okay=False)) -> None:
+def verify(out: Path = typer.Argument(..., help="An output folder written by `skl-payout run`.")) -> None:
     """Re-run from OUT/run.json and confirm byte-identical outputs (exit 1 if anything differs)."""
     from .compare import verify as reproduce
 

@@ -568,7 +568,8 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
     """Read and check every file the rules name; raise one error listing every problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise PayoutError(error(str(folder), "data folder not found"))
+        raise PayoutError(error(str(folder), "is a file, not a data folder" if folder.exists() else "data folder not found",
+                                "give the folder that holds authorities.csv, counties.csv and the year's files"))
     problems: list[Problem] = []
     found: list[Problem] = []
     recipients, counties, files = load_authorities(folder, found)

@@ -245,6 +245,11 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
         try:
             yield stage
             swap_in(stage, target)
+        except OSError as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if exc.filename is None:  # a write that failed (a full disk) names no file: name the output
+                raise OSError(exc.errno, exc.strerror, str(target)) from exc
+            raise
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise

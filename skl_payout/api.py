@@ -111,9 +111,14 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
     out = out if out is not None else Path("out") / str(base.year)
     manifest = out / "run.json"
     if rules is None and data is None and manifest.exists():
-        options = json.loads(manifest.read_text(encoding="utf-8")).get("options", {})
+        try:
+            options = json.loads(manifest.read_text(encoding="utf-8")).get("options", {})
+            recorded = Inputs(base.year, Path(options["rules"]), Path(options["data"]))
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
+            raise PayoutError(error(str(manifest), "cannot be read as a skl-payout manifest (options.rules, "
+                                    "options.data)", "run `skl-payout run` again, or give --rules and --data")) from None
         if options.get("year") == base.year:
-            base = Inputs(base.year, Path(options["rules"]), Path(options["data"]))
+            base = recorded
     return base, out
 
 

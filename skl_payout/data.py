@@ -179,7 +179,12 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[st
 
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
-    sep = sniff_separator(header_line)
+    hint = re.fullmatch(r"sep=(.)", header_line.strip())
+    if hint:  # Excel's separator line: "sep=;" before the header
+        sep = hint.group(1)
+        text = text.replace(header_line, "", 1)  # an empty first line: row numbers stay the file's lines
+    else:
+        sep = sniff_separator(header_line)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True, strict=True)
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
@@ -407,6 +412,9 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
                                       f"{code!r} is not a two-digit county code", _code_hint(code, {f"{i:02d}" for i in range(1, 26)})))
             elif code in counties:
                 problems.append(error(f"{cpath.name} row {line}, column county_code", f"county {code} appears twice"))
+            elif not row["name"]:
+                problems.append(error(f"{cpath.name} row {line}, column name", f"county {code} has no name",
+                                      "letters are addressed by name"))
             else:
                 counties[code] = row["name"]
     recipients: list[Recipient] = []

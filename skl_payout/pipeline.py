@@ -172,6 +172,11 @@ def _distribute(sp: SubPotResult, data: Dataset) -> None:
         pool = [row for row in sp.rows if spec.among == "eligible" or row.qualified]
         weights = {row.recipient.code: row.key_value for row in pool}
         sp.key_sum = sum(weights.values())
+        fixed_rate = spec.method == "per_unit" and spec.rate_sek is not None
+        if pool and sp.key_sum == 0 and sp.budget > 0 and not fixed_rate:
+            raise PayoutError(error(f"pot {sp.id}", f"{len(pool)} recipient(s) share it, but their {spec.key} sums "
+                                    "to 0: the pot cannot be shared and would silently go unpaid",
+                                    f"check the {spec.key.split('.')[1]} column of the data"))
         if not pool or sp.key_sum == 0 or sp.budget == 0:
             shares = {}
         elif spec.method == "per_unit" and spec.rate_sek is not None:

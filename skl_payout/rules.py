@@ -63,7 +63,8 @@ def _proportion(value: Any) -> Fraction:
     if not 0 <= ratio <= 1:
         shown = value.strip() if isinstance(value, str) else repr(value)
         hint = f"; did you mean {shown.rstrip('%').strip()}%?" if 1 < ratio <= 100 and "%" not in str(value) else ""
-        raise ValueError(f"{shown} is {float(ratio * 100):g} %, outside 0–100 %{hint}")
+        percent = Decimal(ratio.numerator * 100) / Decimal(ratio.denominator)
+        raise ValueError(f"{shown} is {percent.normalize():f} %, outside 0–100 %{hint}")
     return ratio
 
 
@@ -194,7 +195,7 @@ class Distribution(Model):
     method: Literal["proportional", "per_unit", "fixed_table"]
     key: ColumnRef | None = None
     among: Literal["qualified", "eligible"] = "qualified"
-    rate_sek: Kronor | None = None
+    rate_sek: Annotated[Kronor, Field(gt=0)] | None = None
     table: dict[str, Kronor] | None = None
     table_source: Source | None = None
     acknowledged_gap: TableGap | None = None
@@ -230,7 +231,7 @@ class SubPot(Model):
 class Pot(Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     title: str
-    amount_sek: Kronor
+    amount_sek: Annotated[Kronor, Field(gt=0)]  # a pot of 0 kr is a typo, not a rule
     source: Source
     recipients: list[SubPot]
     qualify: list[Condition] = []

@@ -372,3 +372,23 @@ def test_text_that_excel_would_execute_stays_text(tmp_path):
     assert rows[0]["name"] in names and "+46 Stockholm" in names and "@SUM(A1:A9)" in names
     cell = next(c for c in ws["C"] if c.value == rows[0]["name"])
     assert cell.data_type == "s" and cell.quotePrefix
+
+
+def test_keys_that_sum_to_zero_are_an_error_not_silently_unpaid(tmp_path):
+    rows = kommuner(150)
+    for row in rows:
+        row["pop65"] = 0
+    data = write_dataset(tmp_path / "data", rows, LANDSTING)
+    done = invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(data), "--out", str(tmp_path / "out"))
+    assert done.exit_code == 1 and "population.population_65plus sums to 0" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_letters_and_explain_refuse_a_damaged_run_json(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("run", "--year", "2011", "--out", str(out)).exit_code == 0
+    (out / "run.json").write_text('{"options": []}')
+    for args in (["letters", "--year", "2011", "--out", str(out), "--format", "md"],
+                 ["explain", "0114", "--year", "2011", "--out", str(out)]):
+        done = invoke(*args)
+        assert done.exit_code == 1 and "cannot be read as a skl-payout manifest" in done.stderr, done.stderr

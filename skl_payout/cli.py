@@ -1,4 +1,4 @@
-"""Command line: a few lines per command over one library call (pandas is imported only when data is read)."""
+"""Command line: a few lines per command over one library call (heavy libraries are imported only when used)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +106,11 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
     """Inputs for commands that follow a run: what OUT/run.json records, unless given explicitly."""
     import json
 
+    from .safefs import tidy_run
+
     base = inputs(year, rules, data)
     out = out if out is not None else Path("out") / str(base.year)
+    tidy_run(out)
     manifest = out / "run.json"
     if rules is None and data is None and manifest.exists():
         try:
@@ -131,40 +133,36 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
     """
     from .letters import FORMATS, write_letters
     from .outputs import total_rows
-    from .safefs import LETTERS, LETTERS_MANIFEST, hashes, recorded_letters, staged
+    from . import __version__
+    from .safefs import LETTERS, LETTERS_MANIFEST, hashes, manifest_text, recorded_letters, staged, tidy_run
 
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     result = compute(inp)
+    tidy_run(out)
     totals = out / "totals.csv"
     if totals.exists():
-        import csv
+        from .compare import read_totals
 
-        with open(totals, encoding="utf-8", newline="") as fh:
-            recorded = [[r.get("recipient_type"), r.get("code"), r.get("name"), r.get("county_code"), r.get("amount_sek")]
-                        for r in csv.DictReader(fh)]
-        if recorded != [[*row[:4], str(row[4])] for row in total_rows(result)]:
+        recorded = [[r["recipient_type"], r["code"], r["name"], r.get("county_code"), r["amount_sek"]]
+                    for r in read_totals(out).values()]
+        if recorded != total_rows(result):
             raise PayoutError(error(str(totals), "differs from what the rules and data give now",
                                     "run `skl-payout run` again before writing letters"))
     templates = templates or resources.shipped("templates")
     protect = [inp.rules_path, *result.data.files, Path(templates)]
     target = out / LETTERS
 
-    def owned(folder: Path) -> dict:
-        found = recorded_letters(folder)
-        return {**found, LETTERS_MANIFEST: None} if found else found
-
-    with staged(target, owned, "the letters", protect=protect, lock=Path(out).absolute().parent) as stage:
+    with staged(target, recorded_letters, "the letters", protect=protect, lock=Path(out).absolute().parent) as stage:
         if target.is_dir():
             for name in recorded_letters(target):
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
                     shutil.copy2(target / name, stage / name)
         written = write_letters(result, inp.rules_path, stage, fmt_name, Path(templates), only, on)
         files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
-        manifest = {"tool": "skl-payout", "run": str(Path(out).absolute()),
+        manifest = {"tool": "skl-payout", "tool_version": __version__,
                     "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}
-        (stage / LETTERS_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                              encoding="utf-8")
+        (stage / LETTERS_MANIFEST).write_text(manifest_text(manifest), encoding="utf-8")
     return result, [target / p.name for p in written]
 
 

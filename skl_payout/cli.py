@@ -59,8 +59,10 @@ def guarded(fn):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
-        except BrokenPipeError:
-            raise
+        except BrokenPipeError:  # `| head`: the reader has gone; end quietly, and not as a failure
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as exc:  # the world said no: a full disk, a read-only folder, a missing permission
             if _state["debug"]:
                 raise
@@ -80,11 +82,11 @@ def guarded(fn):
 
 
 _ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space, or choose another --out",
-    errno.EDQUOT: "the disk quota is used up: free some space, or choose another --out",
-    errno.EACCES: "permission denied: choose a folder you may write to, or ask for access",
-    errno.EPERM: "not permitted: choose a folder you may write to, or ask for access",
-    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.ENOSPC: "the disk is full: free some space, or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up: free some space, or write elsewhere",
+    errno.EACCES: "permission denied: ask for access to it, or use another path",
+    errno.EPERM: "not permitted: ask for access to it, or use another path",
+    errno.EROFS: "the file system is read-only: write elsewhere",
     errno.EISDIR: "is a folder where a file was expected",
     errno.ENOTDIR: "a part of the path is a file where a folder was expected",
     errno.ENAMETOOLONG: "the file name is too long: choose a shorter path",
@@ -102,6 +104,8 @@ def world_problem(exc: OSError):
     if exc.filename2:
         path = f"{exc.filename} -> {exc.filename2}"
     advice = _ADVICE.get(exc.errno)
+    if exc.errno == errno.EEXIST and exc.filename and Path(exc.filename).is_file():
+        advice = "is a file where a folder is needed: choose another path"
     return error(str(path), advice or (exc.strerror or str(exc)), None if advice else "check the path and try again")
 
 
@@ -341,10 +345,21 @@ def main() -> None:
             signal.signal(sig, _terminate)
     try:
         app(prog_name="skl-payout")
+    except SystemExit:
+        _flush_quietly()
+        raise
     except BrokenPipeError:  # `skl-payout ... | head`: the reader has gone; end quietly
+        _flush_quietly()
+        sys.exit(0)
+
+
+def _flush_quietly() -> None:
+    """Flush what is left for stdout; if the reader has gone, drop it rather than print a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import io
 import json
 import os
@@ -16,13 +17,17 @@ from .errors import PayoutError, error
 
 
 
+MAX_OUTPUT_BYTES = 50 * 1024 * 1024
 DIFF_COLUMNS = ["recipient_type", "code", "name", "before_sek", "after_sek", "change_sek"]
 
 
-def _totals(folder: Path) -> dict[tuple[str, str], dict]:
+def read_totals(folder: Path) -> dict[tuple[str, str], dict]:
     path = folder / "totals.csv"
-    if not path.is_file():
-        raise PayoutError(error(str(path), "not found", "give two folders written by `skl-payout run`"))
+    if path.is_dir() or not path.is_file():
+        raise PayoutError(error(str(path), "is a folder, not a file" if path.is_dir() else "not found",
+                                "give folders written by `skl-payout run`"))
+    if path.stat().st_size > MAX_OUTPUT_BYTES:
+        raise PayoutError(error(str(path), "is far larger than a run's totals", "give folders written by `skl-payout run`"))
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -36,7 +41,7 @@ def _totals(folder: Path) -> dict[tuple[str, str], dict]:
     totals = {}
     for line, row in enumerate(rows, 2):
         amount = row.get("amount_sek") or ""
-        if not amount.isascii() or not amount.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,15}", amount):
             raise PayoutError(error(f"{path} row {line}, column amount_sek", f"{amount!r} is not whole kronor",
                                     "the file was changed after the run; run again"))
         key = (row["recipient_type"], row["code"])
@@ -50,8 +55,11 @@ def _totals(folder: Path) -> dict[tuple[str, str], dict]:
 def _manifest(folder: Path) -> dict:
     """OUT/run.json, checked for what diff and verify need, so a damaged one is a clear error."""
     path = folder / "run.json"
-    if not path.is_file():
-        raise PayoutError(error(str(path), "not found", "give a folder written by `skl-payout run`"))
+    if path.is_dir() or not path.is_file():
+        raise PayoutError(error(str(path), "is a folder, not a file" if path.is_dir() else "not found",
+                                "give a folder written by `skl-payout run`"))
+    if path.stat().st_size > MAX_OUTPUT_BYTES:
+        raise PayoutError(error(str(path), "is far larger than a run's manifest", "give a folder written by `skl-payout run`"))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -92,7 +100,11 @@ class Diff:
 
 
 def diff(a: Path, b: Path) -> Diff:
-    ta, tb = _totals(a), _totals(b)
+    from .safefs import tidy_run
+
+    for run in (a, b):
+        tidy_run(run)
+    ta, tb = read_totals(a), read_totals(b)
     result = Diff()
     for key in sorted(set(ta) | set(tb), key=lambda k: (k[0], k[1])):
         ra, rb = ta.get(key), tb.get(key)
@@ -126,26 +138,43 @@ def write_diff_csv(d: Diff, path: Path, runs: tuple[Path, ...] = ()) -> None:
             raise PayoutError(error(str(path), "is an input of the runs being compared", "write the diff elsewhere"))
     if path.is_dir():
         raise PayoutError(error(str(path), "is a folder", "give a file name, e.g. --csv changes.csv"))
-    if path.exists():
-        try:
-            with open(path, encoding="utf-8", newline="") as fh:
-                first = fh.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError):
-            first = None
-        if path.is_symlink() or first != ",".join(DIFF_COLUMNS):
-            raise PayoutError(error(str(path), "exists and is not a diff skl-payout wrote; refusing to overwrite it",
-                                    "choose another file name"))
+    if path.exists() and (path.is_symlink() or not _is_our_diff(path)):
+        raise PayoutError(error(str(path), "exists and is not a diff skl-payout wrote (or was changed since); "
+                                "refusing to overwrite it", "choose another file name"))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(DIFF_COLUMNS)
     for c in d.changes:
         writer.writerow([c[k] for k in DIFF_COLUMNS])
-    temp = path.with_name(f".{path.name}.skl-payout-tmp")
+    if not path.parent.is_dir():
+        raise PayoutError(error(str(path), f"the folder {path.parent} does not exist", "create it, or write elsewhere"))
+    temp = path.with_name(f".{path.name[:64]}.skl-payout-tmp")
     try:
         temp.write_text(buffer.getvalue(), encoding="utf-8", newline="")
         os.replace(temp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # the user's file, not our temporary one
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _is_our_diff(path: Path) -> bool:
+    """A file exactly in the form `write_diff_csv` writes: the header, then whole-krona rows that add up."""
+    try:
+        if path.stat().st_size > MAX_OUTPUT_BYTES:
+            return False
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if not rows or rows[0] != DIFF_COLUMNS:
+        return False
+    for row in rows[1:]:
+        if len(row) != len(DIFF_COLUMNS) or not all(re.fullmatch(r"-?[0-9]+", v) for v in row[3:]):
+            return False
+        if int(row[4]) - int(row[3]) != int(row[5]):
+            return False
+    return True
 
 
 @dataclass
@@ -167,17 +196,23 @@ def verify(out: Path) -> Verification:
     recorded paths themselves, which may hold other content by the time it reads them.
     """
     from . import api
-    from .safefs import LEGACY_RUN_FILES
+    from .safefs import read_manifest, tidy_run
 
     out = Path(out)
+    tidy_run(out)
     manifest = _manifest(out)
     check = Verification()
-    outputs = manifest.get("outputs") or {name: None for name in LEGACY_RUN_FILES}
+    outputs = manifest.get("outputs")
+    if not outputs:
+        raise PayoutError(error(str(out / "run.json"), "records no outputs (written by another tool, or by an older "
+                                "skl-payout)", "run `skl-payout run` again to write a verifiable run"))
+    if read_manifest(out / "run.json") is None:
+        check.different.append("run.json (changed since the run: its own SHA-256 no longer matches)")
     for name, digest in sorted(outputs.items()):
         path = out / name
         if not path.is_file():
             check.missing.append(name)
-        elif digest is not None and sha256(path) != digest:
+        elif sha256(path) != digest:
             check.different.append(f"{name} (changed since the run: its SHA-256 differs from run.json)")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -187,9 +222,12 @@ def verify(out: Path) -> Verification:
         recorded += [(Path(i["path"]), i["sha256"], data / Path(i["file"]).name) for i in manifest["inputs"]]
         for source, digest, copy in recorded:
             try:
-                content = source.read_bytes()
+                if not source.is_file():
+                    raise OSError
+                with open(source, "rb") as fh:
+                    content = fh.read(MAX_OUTPUT_BYTES + 1)  # never more than an input can be: a device never ends
             except OSError:
-                check.inputs_changed.append(f"{source}: cannot be read any more")
+                check.inputs_changed.append(f"{source}: no longer a readable file")
                 continue
             if hashlib.sha256(content).hexdigest() != digest:
                 check.inputs_changed.append(f"{source}: content changed since the run (SHA-256 differs)")

@@ -52,6 +52,7 @@ class Dataset:
     counties: dict[str, str]
     tables: dict[str, TableData]
     files: list[Path]
+    digests: dict[Path, str] = field(default_factory=dict)  # SHA-256 of the bytes actually read
 
     def of_type(self, rtype: str) -> list[Recipient]:
         return [r for r in self.recipients if r.type == rtype]
@@ -79,7 +80,7 @@ class Dataset:
 # --- reading files -------------------------------------------------------------------------------
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a national table is well under 1 MB; a bigger file is the wrong file
-MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+MAX_XLSX_UNPACKED = 5 * 1024 * 1024  # a national table's workbook unpacks to well under 1 MB
 MAX_ROWS = 20_000  # 290 kommuner, 21 landsting, 31 regiondelar: a few hundred rows
 MAX_PROBLEMS_PER_FILE = 20
 _UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x90-\xbf]")
@@ -95,6 +96,12 @@ def decode(raw: bytes, name: str) -> str:
     A file that is neither wholly one nor wholly the other is refused: decoding a UTF-8 file with one
     Windows-1252 row as Windows-1252 would garble every Swedish name without a word.
     """
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        try:
+            return raw.decode("utf-32")
+        except UnicodeDecodeError as exc:
+            raise PayoutError(error(name, f"starts as UTF-32 but byte {exc.start} is not UTF-32",
+                                    "export the sheet again as CSV UTF-8")) from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
@@ -164,9 +171,11 @@ def _read_bytes(path: Path, limit: int) -> bytes:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}", "check the file's permissions")) from None
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) pairs, every cell as stripped text."""
+def read_rows(path: Path, digests: dict[Path, str] | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (line number, row) pairs, every cell as stripped text; records the SHA-256 of what was read."""
     raw = _read_bytes(path, MAX_FILE_BYTES if path.suffix.lower() != ".xlsx" else 2 * MAX_FILE_BYTES)
+    if digests is not None:
+        digests[path] = hashlib.sha256(raw).hexdigest()
     if path.suffix.lower() == ".xlsx":
         header, rows = _read_xlsx(path, raw)
     else:
@@ -222,12 +231,24 @@ def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[
     from openpyxl import load_workbook
 
     try:
-        sheet = load_workbook(io.BytesIO(raw), read_only=True, data_only=True).worksheets[0]
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:
         raise PayoutError(error(str(path), f"cannot be opened as an Excel workbook: {exc}")) from None
+    sheet = book.worksheets[0]
+    if sheet.sheet_state != "visible":
+        raise PayoutError(error(f"{path} sheet {sheet.title!r}", "the first sheet, the one read, is hidden",
+                                "put the table in a visible first sheet, alone"))
+    others = [ws.title for ws in book.worksheets[1:] if _has_values(ws)]
+    if others:
+        raise PayoutError(error(str(path), f"has data in more than one sheet ({sheet.title!r} and "
+                                f"{', '.join(repr(t) for t in others)}); the tool will not guess which one to read",
+                                "keep only the table, in one sheet, or export it as CSV"))
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
+    sheet.reset_dimensions()  # read the cells that are there, not the range the file claims
     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number > 1_048_576:  # Excel's last row
+            raise PayoutError(error(str(path), "has more rows than Excel allows", "is this the right file?"))
         cells = [_cell_text(v) for v in values]
         if not any(cells):
             continue
@@ -241,6 +262,11 @@ def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[
     if header is None:
         raise PayoutError(error(str(path), "the first sheet is empty", "put a header row in row 1"))
     return header, rows
+
+
+def _has_values(ws) -> bool:
+    ws.reset_dimensions()
+    return any(v is not None and str(v).strip() for row in ws.iter_rows(values_only=True) for v in row)
 
 
 def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]]]):
@@ -270,6 +296,12 @@ def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]
             continue
         row = {}
         for i, (name, value) in enumerate(zip(names, cells), 1):
+            control = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+            if control is not None:
+                problems.append(error(f"{path.name} row {line}, column {name or i}",
+                                      f"contains a control character (U+{ord(control):04X}) in {value!r}",
+                                      "remove it: letters and Excel cannot show it"))
+                continue
             if not name:
                 if value:
                     problems.append(error(f"{path.name} row {line}, column {i}",
@@ -400,10 +432,11 @@ def _code_hint(code: str, known: set[str]) -> str | None:
     return None
 
 
-def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipient], dict[str, str], list[Path]]:
+def load_authorities(folder: Path, problems: list[Problem], digests: dict[Path, str] | None = None
+                     ) -> tuple[list[Recipient], dict[str, str], list[Path]]:
     cpath, apath = resolve(folder, "counties.csv"), resolve(folder, "authorities.csv")
     counties: dict[str, str] = {}
-    header, rows = read_rows(cpath)
+    header, rows = read_rows(cpath, digests)
     if _require_columns(cpath, header, COUNTY_COLUMNS, problems):
         for line, row in rows:
             code = row["county_code"]
@@ -419,7 +452,7 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
                 counties[code] = row["name"]
     recipients: list[Recipient] = []
     seen: dict[str, int] = {}
-    header, rows = read_rows(apath)
+    header, rows = read_rows(apath, digests)
     if _require_columns(apath, header, AUTHORITY_COLUMNS, problems):
         for line, row in rows:
             where = f"{apath.name} row {line}"
@@ -461,10 +494,11 @@ def load_authorities(folder: Path, problems: list[Problem]) -> tuple[list[Recipi
 # --- rule-declared tables ------------------------------------------------------------------------
 
 
-def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient], problems: list[Problem]) -> TableData:
+def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient], problems: list[Problem],
+               digests: dict[Path, str] | None = None) -> TableData:
     path = resolve(folder, spec.file)
     data = TableData(name, spec, path)
-    header, rows = read_rows(path)
+    header, rows = read_rows(path, digests)
     if not _require_columns(path, header, [spec.id, *spec.columns], problems):
         return data
     by_code = {r.code: r for r in recipients if r.type != "lan"}
@@ -580,20 +614,21 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
                                 "give the folder that holds authorities.csv, counties.csv and the year's files"))
     problems: list[Problem] = []
     found: list[Problem] = []
-    recipients, counties, files = load_authorities(folder, found)
+    digests: dict[Path, str] = {}
+    recipients, counties, files = load_authorities(folder, found, digests)
     problems += capped(found, "authorities.csv / counties.csv")
     tables: dict[str, TableData] = {}
     for name, spec in rules.data.items():
         found: list[Problem] = []
         try:
-            tables[name] = load_table(folder, name, spec, recipients, found)
+            tables[name] = load_table(folder, name, spec, recipients, found, digests)
             files.append(tables[name].path)
         except PayoutError as exc:
             found += exc.problems
         problems += capped(found, spec.file)
     if any(p.severity == "error" for p in problems):
         raise PayoutError(problems)
-    return Dataset(folder, recipients, counties, tables, files)
+    return Dataset(folder, recipients, counties, tables, files, digests)
 
 
 def sha256(path: Path) -> str:

@@ -141,7 +141,7 @@ def context(result: Result, rules_path: Path, letters: list[Letter], on: Date) -
         "year": result.rules.year, "date": on.isoformat(), "letters": letters,
         "agreement": {"title": a.title, "reference": a.reference, "payout": a.payout, "unspent": a.unspent,
                       "contact": a.contact, "source": a.source.cite()},
-        "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": sha256(rules_path)[:16]},
+        "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))[:16]},
     }
 
 
@@ -161,7 +161,7 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
 
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
-    letters = build_letters(result)
+    everyone = letters = build_letters(result)
     if only:
         unknown = sorted(set(only) - {l.code for l in letters})
         if unknown:
@@ -183,9 +183,9 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
             else:
                 path.write_text(text, encoding="utf-8")
             written.append(path)
-        if fmt_name == "pdf" and letters:
+        if fmt_name == "pdf" and letters:  # always every recipient: --only must not shrink the print file
             combined = folder / f"samtliga-brev-{result.rules.year}.pdf"
-            combined.write_bytes(compile_pdf(template.render(base)))
+            combined.write_bytes(compile_pdf(template.render({**base, "letters": everyone})))
             written.append(combined)
     except TemplateError as exc:
         raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import platform
 from datetime import datetime, timezone
@@ -14,7 +13,7 @@ from pathlib import Path
 from . import __version__, fmt
 from .data import sha256
 from .pipeline import Result
-from .safefs import RUN_MANIFEST, hashes
+from .safefs import RUN_MANIFEST, hashes, manifest_text
 from .validate import rule_warnings
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
@@ -78,8 +77,9 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "agreement": result.rules.agreement.reference,
         "created_at": when.replace(microsecond=0).isoformat(),
         "options": options,
-        "rules": {"path": str(Path(rules_path).resolve()), "sha256": sha256(rules_path)},
-        "inputs": [{"file": p.name, "path": str(p), "sha256": sha256(p)} for p in result.data.files],
+        "rules": {"path": str(Path(rules_path).resolve()), "sha256": result.rules.sha256 or sha256(rules_path)},
+        "inputs": [{"file": p.name, "path": str(p), "sha256": result.data.digests.get(p) or sha256(p)}
+                   for p in result.data.files],
         "pots": [
             {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "unpaid_sek": sp.unpaid,
              "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
@@ -107,5 +107,5 @@ def write_manifest(result: Result, folder: Path, rules_path: Path, options: dict
     """run.json, written last: it records the SHA-256 of every other output, so the tool knows what it wrote."""
     data = manifest(result, rules_path, options)
     data["outputs"] = hashes(folder, outputs)
-    (folder / RUN_MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / RUN_MANIFEST).write_text(manifest_text(data), encoding="utf-8")
     return RUN_MANIFEST

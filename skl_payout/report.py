@@ -123,7 +123,7 @@ def context(result: Result, rules_path: Path) -> dict:
         "budget": fmt.kr(budget), "paid": fmt.kr(result.paid), "unpaid": fmt.kr(budget - result.paid),
         "coverage": coverage(result), "map": per_capita_map(result), "recipients": recipients,
         "warnings": notes(rules),
-        "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": sha256(rules_path)},
+        "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))},
     }
 
 

@@ -6,13 +6,14 @@ file with a citation of its source; this module only defines what such a file ma
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import PayoutError, Problem, error
 
@@ -24,6 +25,10 @@ def parse_ratio(value: Any) -> Fraction:
     """Read '50%', '50 %', '1/2', '0.5' or a number as an exact fraction (never a float)."""
     if isinstance(value, Fraction):
         return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value}")
+        return Fraction(value)
     if isinstance(value, bool):
         raise ValueError("expected a ratio such as '50%', '1/2' or 0.5, not a boolean")
     if isinstance(value, int):
@@ -44,12 +49,16 @@ def parse_ratio(value: Any) -> Fraction:
         raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value!r}") from None
 
 
+def _shown(value: Any) -> str:
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 MAX_KRONOR = 10**12  # more than any agreement; a larger figure is a typo (a pasted row, extra zeros)
 
 
 def _whole_kronor(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected whole kronor as an integer (e.g. 40000000), got {value!r}")
+        raise ValueError(f"expected whole kronor as an integer (e.g. 40000000), got {_shown(value)}")
     if value < 0:
         raise ValueError(f"{value} is negative; money paid out is never negative")
     if value > MAX_KRONOR:
@@ -61,7 +70,7 @@ def _proportion(value: Any) -> Fraction:
     """A ratio between 0 and 100 %: `at_least: 50` is not 50 % but 5000 %, and is refused with that hint."""
     ratio = parse_ratio(value)
     if not 0 <= ratio <= 1:
-        shown = value.strip() if isinstance(value, str) else repr(value)
+        shown = value.strip() if isinstance(value, str) else _shown(value)
         hint = f"; did you mean {shown.rstrip('%').strip()}%?" if 1 < ratio <= 100 and "%" not in str(value) else ""
         percent = Decimal(ratio.numerator * 100) / Decimal(ratio.denominator)
         raise ValueError(f"{shown} is {percent.normalize():f} %, outside 0–100 %{hint}")
@@ -70,7 +79,7 @@ def _proportion(value: Any) -> Fraction:
 
 def _any_kronor(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected whole kronor as an integer (e.g. 500000), got {value!r}")
+        raise ValueError(f"expected whole kronor as an integer (e.g. 500000), got {_shown(value)}")
     if abs(value) > MAX_KRONOR:
         raise ValueError(f"{value} kr is implausible; check the number of zeros")
     return value
@@ -249,17 +258,17 @@ class Pot(Model):
             raise ValueError("a pot needs at least one recipient type")
         amounts = [r.amount_sek for r in self.recipients]
         shares = [r.share for r in self.recipients]
-        if len(self.recipients) > 1:
-            if all(a is not None for a in amounts):
-                if sum(amounts) != self.amount_sek:
-                    raise ValueError(
-                        f"sub-pot amounts add up to {sum(amounts)}, not to the pot's {self.amount_sek}"
-                    )
-            elif all(s is not None for s in shares):
-                if sum(shares) != 1:
-                    raise ValueError(f"sub-pot shares add up to {sum(shares)}, not to 1 (100 %)")
-            else:
-                raise ValueError("with several sub-pots give every one either amount_sek or share")
+        if any(a is not None and s is not None for a, s in zip(amounts, shares)):
+            raise ValueError("a sub-pot gives both amount_sek and share: give one, so the two cannot disagree")
+        if all(a is not None for a in amounts):
+            if sum(amounts) != self.amount_sek:
+                raise ValueError(f"sub-pot amounts add up to {sum(amounts)}, not to the pot's {self.amount_sek}")
+        elif all(s is not None for s in shares):
+            if sum(shares) != 1:
+                shown = Decimal(sum(shares).numerator * 100) / Decimal(sum(shares).denominator)
+                raise ValueError(f"sub-pot shares add up to {shown.normalize():f} %, not to 100 %")
+        elif len(self.recipients) > 1 or any(a is not None or s is not None for a, s in zip(amounts, shares)):
+            raise ValueError("give every sub-pot either amount_sek or share (a single sub-pot may give neither)")
         table = self.distribute.table
         if table is not None:
             gap = self.amount_sek - sum(table.values())
@@ -335,6 +344,11 @@ class Rules(Model):
     pots: list[Pot]
     budget: Budget
     published: list[Published] = []
+    _sha256: str | None = PrivateAttr(default=None)  # of the bytes the rules were read from
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256
 
     def pot(self, pot_id: str) -> Pot:
         return next(p for p in self.pots if p.id == pot_id)
@@ -487,7 +501,13 @@ def _no_duplicates(loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     return loader.construct_mapping(node, deep=deep)
 
 
+def _exact_float(loader, node: yaml.ScalarNode) -> Decimal:
+    """A decimal as written: `0.70000000000000001` stays that, where a float would make it 0.7."""
+    return Decimal(node.value)
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
 _StrictLoader.add_constructor(_SURPRISE, _surprise)
 _StrictLoader.yaml_constructors = {
     tag: fn for tag, fn in _StrictLoader.yaml_constructors.items()
@@ -545,7 +565,8 @@ def load_rules(path: Path) -> Rules:
         if path.stat().st_size > MAX_RULE_FILE_BYTES:
             raise PayoutError(error(str(path), f"is {path.stat().st_size} bytes; a rule file is a few hundred lines",
                                     "is this the right file?"))
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise PayoutError(error(str(path), "rule file not found")) from None
     except UnicodeDecodeError as exc:
@@ -553,7 +574,7 @@ def load_rules(path: Path) -> Rules:
     except OSError as exc:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
     try:
-        raw, node = parse_yaml(text)
+        document, node = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -561,7 +582,9 @@ def load_rules(path: Path) -> Rules:
         raise PayoutError(error(where, f"not valid YAML: {problem}")) from None
     except RecursionError:
         raise PayoutError(error(str(path), "not valid YAML: nested too deeply")) from None
-    return validate_rules(raw, str(path), _key_lines(node) if node is not None else {})
+    rules = validate_rules(document, str(path), _key_lines(node) if node is not None else {})
+    rules._sha256 = hashlib.sha256(raw).hexdigest()
+    return rules
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

@@ -27,9 +27,9 @@ from .errors import PayoutError, error
 RUN_MANIFEST = "run.json"
 LETTERS = "letters"
 LETTERS_MANIFEST = "letters.json"
-STAGING = ".skl-payout-"  # in every hidden folder the tool makes: `.<name>.skl-payout-new-XXXX`
-LEGACY_RUN_FILES = ("payouts.csv", "totals.csv", "summary.csv", "report.html", "payouts.xlsx")  # run.json before 0.2
-LEGACY_LETTER = re.compile(r"^((kommun|landsting|regiondel|lan)-[0-9]+-[a-z0-9-]*|samtliga-brev-[0-9]{4})\.(pdf|html|md)$")
+STAGING = ".skl-payout-"  # in every hidden folder the tool makes: `.<name>.skl-payout-new-xxxxxxxx`
+SELF_HASH = "manifest_sha256"  # a manifest's hash of itself without this key: an edited manifest is not ours
+_STAGED = re.compile(r"^\..*\.skl-payout-(new|old)-[a-z0-9_]+$")
 
 
 def sha256(path: Path) -> str:
@@ -44,48 +44,75 @@ def hashes(folder: Path, names: Iterable[str]) -> dict[str, str]:
     return {name: sha256(folder / name) for name in sorted(names)}
 
 
+def stage_prefix(target: Path, kind: str) -> str:
+    """`.NAME.skl-payout-KIND-`; a long NAME is cut so the hidden name stays within the system's limit."""
+    return f".{target.name[:64]}{STAGING}{kind}-"
+
+
+def is_staging(path: Path) -> bool:
+    return _STAGED.match(path.name) is not None and path.is_dir() and not path.is_symlink()
+
+
+# --- manifests that vouch for themselves ----------------------------------------------------------
+
+
+def manifest_text(data: dict) -> str:
+    """The manifest as written, with its own hash: any later edit shows."""
+    body = {k: v for k, v in data.items() if k != SELF_HASH}
+    digest = hashlib.sha256(_dump(body).encode("utf-8")).hexdigest()
+    return _dump({**body, SELF_HASH: digest})
+
+
+def _dump(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A manifest skl-payout wrote and nobody changed since; None for anything else."""
+    data, intact = _manifest_of_ours(path)
+    return data if intact else None
+
+
+def _manifest_of_ours(path: Path) -> tuple[dict | None, bool]:
+    """(the manifest, whether it is unchanged) if skl-payout wrote it; (None, False) if not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None, False
+    if not isinstance(data, dict) or data.get("tool") != "skl-payout" or not isinstance(data.get(SELF_HASH), str):
+        return None, False
+    return data, manifest_text(data) == text
+
+
 # --- what the tool wrote -------------------------------------------------------------------------
 
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayoutError(error(str(path), f"cannot be read ({exc}); the folder's contents cannot be vouched for",
-                                "choose a new or empty output folder")) from None
-    if not isinstance(data, dict):
-        raise PayoutError(error(str(path), "is not a skl-payout manifest", "choose a new or empty output folder"))
-    return data
+_EDITED = "edited"  # stands for a manifest's hash when the manifest was changed: never matches a file's
 
 
 def recorded_letters(letters: Path) -> dict[str, str | None]:
-    """Letter files recorded in letters.json (name -> SHA-256); None: a legacy file recognised by name."""
-    manifest = letters / LETTERS_MANIFEST
-    if manifest.is_file():
-        files = _read_json(manifest).get("files", {})
-        if not isinstance(files, dict):
-            raise PayoutError(error(str(manifest), "is not a skl-payout letters manifest"))
-        return {name: (entry or {}).get("sha256") if isinstance(entry, dict) else None for name, entry in files.items()}
-    if letters.is_dir():
-        return {p.name: None for p in letters.iterdir() if p.is_file() and LEGACY_LETTER.match(p.name)}
-    return {}
+    """Letter files recorded in letters.json (name -> SHA-256), with letters.json itself."""
+    data, intact = _manifest_of_ours(letters / LETTERS_MANIFEST)
+    files = data.get("files") if data else None
+    if not isinstance(files, dict):
+        return {}
+    recorded: dict[str, str | None] = {LETTERS_MANIFEST: None if intact else _EDITED}
+    for name, entry in files.items():
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and "/" not in name:
+            recorded[name] = entry["sha256"]
+    return recorded
 
 
 def recorded_run(folder: Path) -> dict[str, str | None]:
-    """Every file a run folder's manifests record, by relative path (None: recognised, hash unknown)."""
-    manifest = folder / RUN_MANIFEST
-    if not manifest.is_file():
+    """Every file run.json (and letters/letters.json) records, by relative path, with run.json itself."""
+    data, intact = _manifest_of_ours(folder / RUN_MANIFEST)
+    outputs = data.get("outputs") if data else None
+    if not isinstance(outputs, dict):
         return {}
-    outputs = _read_json(manifest).get("outputs")
-    recorded: dict[str, str | None] = {RUN_MANIFEST: None}
-    if isinstance(outputs, dict):
-        recorded.update({name: digest for name, digest in outputs.items() if isinstance(digest, str)})
-    else:
-        recorded.update({name: None for name in LEGACY_RUN_FILES})
-    if (folder / LETTERS).is_dir():
+    recorded: dict[str, str | None] = {RUN_MANIFEST: None if intact else _EDITED}
+    recorded.update({name: digest for name, digest in outputs.items() if isinstance(digest, str) and "/" not in name})
+    if (folder / LETTERS).is_dir() and not (folder / LETTERS).is_symlink():
         recorded.update({f"{LETTERS}/{name}": digest for name, digest in recorded_letters(folder / LETTERS).items()})
-        if (folder / LETTERS / LETTERS_MANIFEST).is_file():
-            recorded[f"{LETTERS}/{LETTERS_MANIFEST}"] = None
     return recorded
 
 
@@ -98,7 +125,7 @@ def foreign(folder: Path, recorded: dict[str, str | None]) -> list[str]:
         walk_into = []
         for name in sorted(dirs):
             path, rel = here / name, (here / name).relative_to(folder).as_posix()
-            if STAGING in name and not path.is_symlink():
+            if is_staging(path):
                 continue  # a hidden folder a killed command of ours left: removed by `tidy`
             if path.is_symlink() or rel not in known_dirs:
                 found.append(f"{rel}/")
@@ -153,15 +180,29 @@ def tidy(target: Path) -> None:
     parent = target.parent
     if not parent.is_dir():
         return
-    leftovers = sorted(p for p in parent.iterdir() if p.name.startswith(f".{target.name}{STAGING}") and p.is_dir()
-                       and not p.is_symlink())
+    mine = (stage_prefix(target, "new"), stage_prefix(target, "old"))
+    leftovers = sorted(p for p in parent.iterdir() if p.name.startswith(mine) and is_staging(p))
     if not target.exists():
-        old = [p for p in leftovers if p.name.startswith(f".{target.name}{STAGING}old-")]
+        old = [p for p in leftovers if p.name.startswith(mine[1])]
         if old:
             old[-1].rename(target)
             leftovers.remove(old[-1])
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def tidy_run(run: Path) -> None:
+    """Before a command reads a run folder: remove what killed commands left there, if nobody is writing."""
+    run = Path(run).absolute()
+    if not run.parent.is_dir():
+        return
+    try:
+        with locked(run.parent):
+            tidy(run)
+            if run.is_dir():
+                tidy(run / LETTERS)
+    except (PayoutError, OSError):
+        pass  # another command is writing, or the folder is not ours to tidy: leave it
 
 
 # --- the swap -------------------------------------------------------------------------------------
@@ -202,7 +243,7 @@ def swap_in(stage: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING}old-", dir=target.parent))
+    aside = Path(tempfile.mkdtemp(prefix=stage_prefix(target, "old"), dir=target.parent))
     aside.rmdir()
     os.rename(target, aside)  # killed here: `tidy` puts it back before the next command writes
     os.rename(stage, target)
@@ -232,13 +273,23 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
     lock_dir.mkdir(parents=True, exist_ok=True)
     with locked(lock_dir):
         tidy(target)
-        if target.exists() and any(p for p in target.iterdir() if STAGING not in p.name):
+        if target.exists() and any(p for p in target.iterdir() if not is_staging(p)):
             owned = recorded(target)
             if not owned:
-                raise PayoutError(error(str(target), "exists and was not written by skl-payout; refusing to replace it",
-                                        "choose a new or empty folder, or remove this one yourself"))
+                manifest = RUN_MANIFEST if what == "an earlier run" else LETTERS_MANIFEST
+                raise PayoutError(error(str(target), f"exists and was not written by skl-payout: it holds no intact "
+                                        f"{manifest} recording its files; refusing to replace it",
+                                        "choose a new or empty folder, or move this one aside yourself"))
             refuse_foreign(target, owned, what)
-        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING}new-", dir=target.parent))
+            if os.statvfs(target).f_flag & os.ST_RDONLY:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+            if not os.access(target, os.W_OK):
+                raise PayoutError(error(str(target), "is write-protected; refusing to replace it",
+                                        "make it writable if it should be replaced, or choose another folder"))
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=stage_prefix(target, "new"), dir=target.parent))
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(target.parent)) from exc
         umask = os.umask(0)
         os.umask(umask)
         stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder should not be
@@ -247,7 +298,7 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
             swap_in(stage, target)
         except OSError as exc:
             shutil.rmtree(stage, ignore_errors=True)
-            if exc.filename is None:  # a write that failed (a full disk) names no file: name the output
+            if exc.filename is None or STAGING in str(exc.filename):  # name the user's folder, not our hidden one
                 raise OSError(exc.errno, exc.strerror, str(target)) from exc
             raise
         except BaseException:

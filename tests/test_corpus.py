@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,7 @@ CORPUS_DIR = Path(__file__).parent / "corpus"
 CASES = [case for path in sorted(CORPUS_DIR.glob("*.yaml"))
          for case in yaml.safe_load(path.read_text(encoding="utf-8"))]
 RESULT_FILES = ("payouts.csv", "totals.csv", "summary.csv")
+STAGED = re.compile(r"^\..*\.skl-payout-(new|old)-[a-z0-9_]+$")  # the tool's hidden staging folders
 
 
 def invoke(*args: str):
@@ -214,8 +216,8 @@ def test_corpus_case(case, tmp_path, clean_runs):
     for word in words:
         assert word in said, f"{word!r} not in {said}"
     assert snapshot(paths["out"]) == before, "the earlier output changed"
-    leftovers = [p.name for p in paths["out"].parent.iterdir() if ".skl-payout-" in p.name]
-    leftovers += [p.name for p in paths["out"].iterdir() if ".skl-payout-" in p.name] if paths["out"].is_dir() else []
+    leftovers = [p.name for p in paths["out"].parent.iterdir() if STAGED.match(p.name)]
+    leftovers += [p.name for p in paths["out"].iterdir() if STAGED.match(p.name)] if paths["out"].is_dir() else []
     assert not leftovers, leftovers
 
 

@@ -99,3 +99,13 @@ def test_every_pot_table_and_budget_line_cites_a_source_document(year):
 def test_rule_files_mark_their_assumptions(year):
     text = (RULES / f"{year}.yaml").read_text(encoding="utf-8")
     assert text.count("# ASSUMPTION") >= 2
+
+
+def test_a_threshold_is_read_exactly_as_written_never_through_a_float(tmp_path):
+    from fractions import Fraction
+
+    text = (RULES / "2011.yaml").read_text(encoding="utf-8").replace("at_least: 70%", "at_least: 0.70000000000000001", 1)
+    path = tmp_path / "2011.yaml"
+    path.write_text(text, encoding="utf-8")
+    threshold = load_rules(path).pot("PAL-70").qualify[0].ratio.at_least
+    assert threshold == Fraction(70000000000000001, 10**17) and threshold != Fraction(7, 10)

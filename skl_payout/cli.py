@@ -23,8 +23,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-console = Console()
-err_console = Console(stderr=True)
+def _reader_gone() -> None:
+    """`skl-payout ... | head`: the reader has gone. Drop further output; the command still ends with its
+    own exit code (a failed check stays a failure under `set -o pipefail`)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich would exit 1 here
+        self.quiet = True
+        _reader_gone()
+
+
+def emit(text: str) -> None:
+    """Machine-readable output on stdout, ending with a newline."""
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 _state = {"debug": False}
 
 YearOpt = typer.Option(None, "--year", "-y", help="Agreement year, e.g. 2011 (selects rules/<year>.yaml).")
@@ -59,9 +81,8 @@ def guarded(fn):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
-        except BrokenPipeError:  # `| head`: the reader has gone; end quietly, and not as a failure
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        except BrokenPipeError:  # `| head` while printing: the work is done; end quietly
+            _reader_gone()
             raise typer.Exit(0) from None
         except OSError as exc:  # the world said no: a full disk, a read-only folder, a missing permission
             if _state["debug"]:
@@ -133,7 +154,7 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     target = default_out(out, inp.year)
     result, written = api.run(inp, target)
     if as_json:
-        print((target / "run.json").read_text(encoding="utf-8"), end="")
+        emit((target / "run.json").read_text(encoding="utf-8"))
     else:
         show_run(result, inp.rules_path.name)
         console.print(f"Wrote {', '.join(written.files)} to {target}")
@@ -189,7 +210,7 @@ def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, da
             continue
         reports.append(check(t.rules_path, t.data_dir, t.year))
     if as_json:
-        print(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
+        emit(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
                          indent=2, ensure_ascii=False))
     else:
         for report in reports:
@@ -262,7 +283,7 @@ def explain(
                    "total_sek": sum(i["total_sek"] for i in items)}
         if len(items) == 1:
             payload.update(items[0])
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        emit(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     for item in items:
         for line in as_text(item):
@@ -287,7 +308,7 @@ def diff(
     if csv_path is not None:
         write_diff_csv(d, csv_path, (out_a, out_b))
     if as_json:
-        print(json.dumps({"changes": d.changes, "inputs": d.inputs, "net_sek": d.net_sek}, indent=2, ensure_ascii=False))
+        emit(json.dumps({"changes": d.changes, "inputs": d.inputs, "net_sek": d.net_sek}, indent=2, ensure_ascii=False))
         return
     if d.inputs:
         table = Table(title="Inputs that changed")
@@ -358,8 +379,7 @@ def _flush_quietly() -> None:
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _reader_gone()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -532,7 +532,10 @@ def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient]
             try:
                 values[column] = convert(col.type, row[column])
             except ValueError as exc:
-                problems.append(error(f"{where}, column {column}", *_describe_bad(col.type, row[column], str(exc))))
+                message, hint = _describe_bad(col.type, row[column], str(exc))
+                if not row[column] and path.suffix.lower() == ".xlsx":
+                    hint = "a formula that was never calculated reads as empty: open the file in Excel and save it"
+                problems.append(error(f"{where}, column {column}", message, hint))
                 row_ok = False
                 continue
             bad = out_of_bounds(name, column, col, values[column])

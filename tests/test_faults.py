@@ -305,10 +305,25 @@ def test_two_runs_racing_into_one_folder(tmp_path):
     assert not (tmp_path / "runs" / "2011").exists()
 
 
-def test_a_closed_pipe_ends_quietly():
-    done = subprocess.run(f"{sys.executable} -m skl_payout validate | head -c 10", shell=True, cwd=ROOT,
-                          capture_output=True, text=True)
-    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+@pytest.mark.parametrize("args, code", [("validate", 0), ("validate --json", 0), ("validate --data /", 1),
+                                         ("explain 0114 --year 2011", 0)])
+def test_a_closed_pipe_ends_quietly_with_the_commands_own_exit_code(args, code):
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m skl_payout {args} | head -c 10"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+    assert done.returncode == code, done.stderr
+
+
+def test_a_write_protected_output_folder_is_refused(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert invoke("run", "--year", "2011", "--out", str(out)).exit_code == 0
+    before = snapshot(out)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == out and mode == os.W_OK
+                        else real(p, mode, **k))  # as `chmod 555` does for anyone but root
+    done = invoke("run", "--year", "2011", "--out", str(out))
+    assert done.exit_code == 1 and "is write-protected; refusing to replace it" in done.stderr
+    assert snapshot(out) == before and not leftovers(tmp_path)
 
 
 # --- diff and verify ------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
 def show_run(result, rules_name: str) -> None:
     """A table per (sub-)pot and the grand total, then what the rule file says aloud."""
     from . import fmt
-    from .validate import rule_warnings
+    from .validate import recipient_checks, rule_warnings
 
     table = Table(title=f"Payout run {result.rules.year} (kr): {result.rules.agreement.reference}")
     for col in ("Pot", "Budget", "Paid", "Unpaid", "Qualified"):
@@ -185,7 +185,7 @@ def show_run(result, rules_name: str) -> None:
     for sp in result.subpots:
         for note in sp.transfers:
             console.print(f"[cyan]{sp.id}[/cyan]: {escape(note)}")
-    print_problems(rule_warnings(result.rules, rules_name))
+    print_problems(rule_warnings(result.rules, rules_name) + recipient_checks(result.rules, result.data, rules_name)[0])
 
 
 @app.command()

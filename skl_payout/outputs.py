@@ -14,7 +14,7 @@ from . import __version__, fmt
 from .data import sha256
 from .pipeline import Result
 from .safefs import RUN_MANIFEST, hashes, manifest_text
-from .validate import rule_warnings
+from .validate import recipient_checks, rule_warnings
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
                   "threshold", "key_value", "amount_sek"]
@@ -85,7 +85,8 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
              "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
             for sp in result.subpots
         ],
-        "warnings": [p.as_dict() for p in rule_warnings(result.rules, rules_path.name)],
+        "warnings": [p.as_dict() for p in rule_warnings(result.rules, rules_path.name)
+                     + recipient_checks(result.rules, result.data, rules_path.name)[0]],
         "total_budget_sek": sum(p.amount_sek for p in result.rules.pots),
         "total_paid_sek": result.paid,
     }

@@ -344,6 +344,7 @@ class Rules(Model):
     pots: list[Pot]
     budget: Budget
     published: list[Published] = []
+    expected_recipients: dict[RecipientType, Annotated[int, Field(ge=0)]] = {}  # how many the agreement covers
     _sha256: str | None = PrivateAttr(default=None)  # of the bytes the rules were read from
 
     @property

@@ -126,6 +126,22 @@ def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], l
     return problems, checks
 
 
+def recipient_checks(rules: Rules, data, where: str) -> tuple[list[Problem], list[str]]:
+    """As many recipients of each type as the agreement covers: one missing from every file gets
+    nothing and its share goes to the others, which the data alone cannot show."""
+    problems, checks = [], []
+    for rtype, expected in rules.expected_recipients.items():
+        found = len(data.of_type(rtype))
+        if found == expected:
+            checks.append(f"{found} {rtype} recipients, as the rule file expects")
+        else:
+            problems.append(warning(f"{where}: expected_recipients.{rtype}",
+                                    f"the data has {found} {rtype} recipients, the agreement covers {expected}: "
+                                    f"{'a missing one gets nothing and its share goes to the others' if found < expected else 'more than it covers'}",
+                                    "check authorities.csv and counties.csv against SCB's list for the year"))
+    return problems, checks
+
+
 def rule_warnings(rules: Rules, where: str) -> list[Problem]:
     """What a run should say aloud: acknowledged gaps and money the tool does not model."""
     return [p for check in (table_checks, reconcile_budget) for p in check(rules, where)[0]]
@@ -153,6 +169,9 @@ def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Repor
     try:
         data = load_dataset(data_dir, rules)
         report.checks.append(f"data {data_dir}: {len(data.files)} files read, every row valid")
+        problems, checks = recipient_checks(rules, data, where)
+        report.problems += problems
+        report.checks += checks
         result = compute(rules, data)
         report.checks.append(f"dry run: {_kr(result.paid)} of {_kr(sum(p.amount_sek for p in rules.pots))} would be paid")
         problems, checks = published_checks(rules, result, where)

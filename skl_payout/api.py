@@ -91,15 +91,27 @@ def run(inp: Inputs, out: Path, with_documents: bool = True):
         old_letters = Path(out) / LETTERS
         if old_letters.is_dir():
             count = len([n for n in recorded_letters(old_letters) if n != "letters.json"])
-            same = (Path(out) / "payouts.csv").is_file() and \
-                (Path(out) / "payouts.csv").read_bytes() == (stage / "payouts.csv").read_bytes()
-            if same:  # the same results: the letters still say what this run pays
+            if _same_run(Path(out), stage):  # the same inputs and results: the letters still say what is paid
                 shutil.copytree(old_letters, stage / LETTERS)
                 info.letters_kept = count
             else:
                 info.letters_removed = count
     info.files = written
     return result, info
+
+
+def _same_run(old: Path, new: Path) -> bool:
+    """Whether two run folders come from the same rules and inputs and pay the same (letters depend on all)."""
+    from .safefs import read_manifest
+
+    a, b = read_manifest(old / "run.json"), read_manifest(new / "run.json")
+    if a is None or b is None:
+        return False
+    same_inputs = a.get("rules", {}).get("sha256") == b["rules"]["sha256"] and \
+        sorted((i.get("file"), i.get("sha256")) for i in a.get("inputs", [])) == \
+        sorted((i["file"], i["sha256"]) for i in b["inputs"])
+    return same_inputs and (old / "payouts.csv").is_file() and \
+        (old / "payouts.csv").read_bytes() == (new / "payouts.csv").read_bytes()
 
 
 def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out: Path | None) -> tuple[Inputs, Path]:

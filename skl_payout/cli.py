@@ -160,10 +160,11 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
         console.print(f"Wrote {', '.join(written.files)} to {target}")
     if written.letters_removed:
         err_console.print(f"[yellow]note[/yellow] the previous run's {written.letters_removed} letter file(s) in "
-                          f"{escape(str(target / 'letters'))} were removed: the results changed, so they no longer "
-                          "said what is paid. Write them again with `skl-payout letters`.", highlight=False)
+                          f"{escape(str(target / 'letters'))} were removed: the rules, the data or the results changed, so "
+                          "they may no longer say what is paid. Write them again with `skl-payout letters`.", highlight=False)
     elif written.letters_kept:
-        console.print(f"Kept the {written.letters_kept} letter file(s) in {target / 'letters'}: the results are unchanged.")
+        console.print(f"Kept the {written.letters_kept} letter file(s) in {target / 'letters'}: the same rules and "
+                      "data give the same results.")
 
 
 def show_run(result, rules_name: str) -> None:

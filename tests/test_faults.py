@@ -407,3 +407,22 @@ def test_letters_and_explain_refuse_a_damaged_run_json(tmp_path):
                  ["explain", "0114", "--year", "2011", "--out", str(out)]):
         done = invoke(*args)
         assert done.exit_code == 1 and "cannot be read as a skl-payout manifest" in done.stderr, done.stderr
+
+
+def test_a_rerun_keeps_letters_only_when_rules_data_and_results_are_the_same(two_datasets, tmp_path):
+    a, _ = two_datasets
+    out = tmp_path / "out"
+    args = ["run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(out)]
+    assert invoke(*args).exit_code == 0
+    assert invoke("letters", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(out),
+                  "--format", "md").exit_code == 0
+    letters = {k: v for k, v in snapshot(out).items() if k.startswith("letters/")}
+    again = invoke(*args)
+    assert again.exit_code == 0 and "Kept the" in again.stdout
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("letters/")} == letters
+    rules = tmp_path / "2011.yaml"
+    rules.write_text((RULES / "2011.yaml").read_text(encoding="utf-8").replace(
+        "betalas ut under första kvartalet 2012", "betalas ut under andra kvartalet 2012", 1), encoding="utf-8")
+    changed = invoke("run", "--rules", str(rules), "--data", str(a), "--out", str(out))
+    assert changed.exit_code == 0 and "letter file(s)" in changed.stderr and "were removed" in changed.stderr
+    assert not (out / "letters").exists()

@@ -195,25 +195,36 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[st
     else:
         sep = sniff_separator(header_line)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True, strict=True)
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
+
+    def numbered():
+        start = 1
         for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not any(c.strip() for c in cells):
-                continue
-            if header is None:
-                header = cells
-                continue
-            rows.append((line, cells))
-            if len(rows) > MAX_ROWS:
-                raise PayoutError(error(str(path), f"has more than {MAX_ROWS} rows; a national table has a few hundred",
-                                        "is this the right file?"))
+            yield start, cells  # a row's first line, also when a quoted cell spans several
+            start = reader.line_num + 1
+
+    try:
+        header, rows = _split_header(path, numbered())
     except csv.Error as exc:
         raise PayoutError(error(f"{path} line {reader.line_num}", f"cannot be read as {sep!r}-separated text: {exc}",
                                 "a quote (\") inside a value must be doubled, or the value quoted")) from None
     return header or [], rows
+
+
+def _split_header(path: Path, numbered) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
+    """The first non-empty row as the header, then the non-empty rows; at most MAX_ROWS of them."""
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for line, cells in numbered:
+        if not any(c.strip() for c in cells):
+            continue
+        if header is None:
+            header = cells
+            continue
+        rows.append((line, cells))
+        if len(rows) > MAX_ROWS:
+            raise PayoutError(error(str(path), f"has more than {MAX_ROWS} rows; a national table has a few hundred",
+                                    "is this the right file?"))
+    return header, rows
 
 
 def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -243,22 +254,9 @@ def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[
         raise PayoutError(error(str(path), f"has data in more than one sheet ({sheet.title!r} and "
                                 f"{', '.join(repr(t) for t in others)}); the tool will not guess which one to read",
                                 "keep only the table, in one sheet, or export it as CSV"))
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
     sheet.reset_dimensions()  # read the cells that are there, not the range the file claims
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        if number > 1_048_576:  # Excel's last row
-            raise PayoutError(error(str(path), "has more rows than Excel allows", "is this the right file?"))
-        cells = [_cell_text(v) for v in values]
-        if not any(cells):
-            continue
-        if header is None:
-            header = cells
-            continue
-        rows.append((number, cells))
-        if len(rows) > MAX_ROWS:
-            raise PayoutError(error(str(path), f"has more than {MAX_ROWS} rows; a national table has a few hundred",
-                                    "is this the right file?"))
+    header, rows = _split_header(path, ((number, [_cell_text(v) for v in values])
+                                        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)))
     if header is None:
         raise PayoutError(error(str(path), "the first sheet is empty", "put a header row in row 1"))
     return header, rows

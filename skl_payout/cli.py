@@ -97,6 +97,7 @@ def guarded(fn):
                 raise
             err_console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
             err_console.print("Run again with --debug for a traceback, and report it.")
+            _state["internal_error"] = True
             raise typer.Exit(2) from None
 
     return wrapper
@@ -367,8 +368,10 @@ def main() -> None:
             signal.signal(sig, _terminate)
     try:
         app(prog_name="skl-payout")
-    except SystemExit:
+    except SystemExit as done:
         _flush_quietly()
+        if done.code == 2 and not _state.get("internal_error"):
+            sys.exit(1)  # a mistyped option or argument is bad input (exit 1); 2 is kept for the tool's own bugs
         raise
     except BrokenPipeError:  # `skl-payout ... | head`: the reader has gone; end quietly
         _flush_quietly()

@@ -85,3 +85,8 @@ def test_runs_from_any_folder(tmp_path):
     done = cli("run", "--year", "2011", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "2011" / "totals.csv").exists()
+
+
+def test_a_mistyped_option_is_bad_input_not_an_internal_error():
+    done = cli("run", "--yaer", "2011")
+    assert done.returncode == 1 and "No such option: --yaer" in done.stderr

@@ -144,7 +144,6 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
     ever replaced.
     """
     from .letters import FORMATS, write_letters
-    from .outputs import total_rows
     from . import __version__
     from .safefs import LETTERS, LETTERS_MANIFEST, hashes, manifest_text, recorded_letters, staged, tidy_run
 
@@ -152,20 +151,12 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     result = compute(inp)
     tidy_run(out)
-    totals = out / "totals.csv"
-    if totals.exists():
-        from .compare import read_totals
-
-        recorded = [[r["recipient_type"], r["code"], r["name"], r.get("county_code"), r["amount_sek"]]
-                    for r in read_totals(out).values()]
-        if recorded != total_rows(result):
-            raise PayoutError(error(str(totals), "differs from what the rules and data give now",
-                                    "run `skl-payout run` again before writing letters"))
+    check_recorded(result, out, "writing letters")
     templates = templates or resources.shipped("templates")
     protect = [inp.rules_path, *result.data.files, Path(templates)]
     target = out / LETTERS
 
-    with staged(target, recorded_letters, "the letters", protect=protect, lock=Path(out).absolute().parent) as stage:
+    with staged(target, recorded_letters, "the letters", protect=protect, lock=Path(out).resolve().parent) as stage:
         if target.is_dir():
             for name in recorded_letters(target):
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
@@ -179,10 +170,20 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
 
 
 def _rewritten(name: str, fmt_name: str, only: list[str] | None) -> bool:
-    """Whether this run of `letters` replaces the recorded letter `name`."""
-    if not name.endswith("." + fmt_name):
-        return False  # another format: kept
-    if not only:
-        return True
-    parts = name.split("-")
-    return name.startswith("samtliga-brev-") or (len(parts) > 1 and parts[1] in only)
+    """Whether this run of `letters` drops the recorded letter `name` (with `only`, nothing is dropped:
+    the chosen letters are written over their old files, the others stay)."""
+    return name.endswith("." + fmt_name) and not only
+
+
+def check_recorded(result, out: Path, doing: str) -> None:
+    """Refuse when OUT/totals.csv is not what the rules and data give now: say what was paid, or nothing."""
+    from .compare import read_totals
+    from .outputs import total_rows
+
+    if not (Path(out) / "totals.csv").exists():
+        return
+    recorded = [[r["recipient_type"], r["code"], r["name"], r.get("county_code"), r["amount_sek"]]
+                for r in read_totals(Path(out)).values()]
+    if recorded != total_rows(result):
+        raise PayoutError(error(str(Path(out) / "totals.csv"), "differs from what the rules and data give now",
+                                f"run `skl-payout run` again before {doing}"))

@@ -278,8 +278,11 @@ def explain(
     from . import api
     from .explain import as_text, explain as explain_code
 
-    inp, _ = api.recorded_inputs(year, rules, data, out)
-    items = explain_code(api.compute(inp), code, rtype)
+    inp, target = api.recorded_inputs(year, rules, data, out)
+    result = api.compute(inp)
+    if out is not None or (target / "run.json").exists():
+        api.check_recorded(result, target, "explaining its amounts")
+    items = explain_code(result, code, rtype)
     if as_json:
         payload = {"year": inp.year, "code": code, "recipients": items,
                    "total_sek": sum(i["total_sek"] for i in items)}

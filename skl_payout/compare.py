@@ -138,9 +138,9 @@ def write_diff_csv(d: Diff, path: Path, runs: tuple[Path, ...] = ()) -> None:
             raise PayoutError(error(str(path), "is an input of the runs being compared", "write the diff elsewhere"))
     if path.is_dir():
         raise PayoutError(error(str(path), "is a folder", "give a file name, e.g. --csv changes.csv"))
-    if path.exists() and (path.is_symlink() or not _is_our_diff(path)):
-        raise PayoutError(error(str(path), "exists and is not a diff skl-payout wrote (or was changed since); "
-                                "refusing to overwrite it", "choose another file name"))
+    if path.exists() or path.is_symlink():  # the tool cannot tell its own old diff from a file of yours
+        raise PayoutError(error(str(path), "exists; refusing to overwrite it",
+                                "choose another file name, or remove the old one yourself"))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(DIFF_COLUMNS)
@@ -157,24 +157,6 @@ def write_diff_csv(d: Diff, path: Path, runs: tuple[Path, ...] = ()) -> None:
     finally:
         temp.unlink(missing_ok=True)
 
-
-def _is_our_diff(path: Path) -> bool:
-    """A file exactly in the form `write_diff_csv` writes: the header, then whole-krona rows that add up."""
-    try:
-        if path.stat().st_size > MAX_OUTPUT_BYTES:
-            return False
-        with open(path, encoding="utf-8", newline="") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
-    if not rows or rows[0] != DIFF_COLUMNS:
-        return False
-    for row in rows[1:]:
-        if len(row) != len(DIFF_COLUMNS) or not all(re.fullmatch(r"-?[0-9]+", v) for v in row[3:]):
-            return False
-        if int(row[4]) - int(row[3]) != int(row[5]):
-            return False
-    return True
 
 
 @dataclass
@@ -200,6 +182,18 @@ def verify(out: Path) -> Verification:
 
     out = Path(out)
     tidy_run(out)
+    if not out.is_dir():
+        raise PayoutError(error(str(out), "not found" if not out.exists() else "is a file, not a run folder"))
+    from .safefs import locked
+
+    with locked(out.resolve().parent):  # a run swapping the folder in meanwhile would look like tampering
+        return _verify(out)
+
+
+def _verify(out: Path) -> Verification:
+    from . import api
+    from .safefs import read_manifest
+
     manifest = _manifest(out)
     check = Verification()
     outputs = manifest.get("outputs")

@@ -83,7 +83,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024  # a national table is well under 1 MB; a bigg
 MAX_XLSX_UNPACKED = 5 * 1024 * 1024  # a national table's workbook unpacks to well under 1 MB
 MAX_ROWS = 20_000  # 290 kommuner, 21 landsting, 31 regiondelar: a few hundred rows
 MAX_PROBLEMS_PER_FILE = 20
-_UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x90-\xbf]")
+_UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x90-\xbf]|\xe2\x82\xac")
 
 
 def _line_of(raw: bytes, offset: int) -> int:
@@ -255,8 +255,18 @@ def _read_xlsx(path: Path, raw: bytes) -> tuple[list[str], list[tuple[int, list[
                                 f"{', '.join(repr(t) for t in others)}); the tool will not guess which one to read",
                                 "keep only the table, in one sheet, or export it as CSV"))
     sheet.reset_dimensions()  # read the cells that are there, not the range the file claims
-    header, rows = _split_header(path, ((number, [_cell_text(v) for v in values])
-                                        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)))
+
+    def numbered():
+        last = 0
+        for position, cells in enumerate(sheet.iter_rows(), start=1):
+            number = next((c.row for c in cells if getattr(c, "row", None)), None) or position
+            if number <= last:
+                raise PayoutError(error(f"{path} row {number}", "appears twice in the workbook (or out of order)",
+                                        "the file is damaged: open it in Excel and save it again"))
+            last = number
+            yield number, [_cell_text(c.value) for c in cells]
+
+    header, rows = _split_header(path, numbered())
     if header is None:
         raise PayoutError(error(str(path), "the first sheet is empty", "put a header row in row 1"))
     return header, rows
@@ -270,6 +280,11 @@ def _has_values(ws) -> bool:
 def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]]]):
     """Columns by name, refusing what would make a sheet read differently by different readers."""
     names = [h.replace("\ufeff", "").strip().lower() for h in header]
+    for i, name in enumerate(names, 1):
+        if _disguised(name):
+            raise PayoutError(error(f"{path.name} row 1, column {i}", f"the header {name.encode('unicode_escape').decode()!r} "
+                                    "holds invisible or mixed-script characters, so it can look like another column",
+                                    "type the column name again in plain letters"))
     seen: dict[str, int] = {}
     for i, name in enumerate(names, 1):
         if name and name in seen:
@@ -311,6 +326,16 @@ def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]
     if problems:
         raise PayoutError(capped(problems, path.name))
     return [n for n in names if n], out
+
+
+def _disguised(name: str) -> bool:
+    """Zero-width or combining characters, or Latin mixed with Cyrillic or Greek: a header that looks like another."""
+    import unicodedata
+
+    if any(unicodedata.category(c) in ("Cf", "Mn", "Me", "Cc") for c in name):
+        return True
+    scripts = {unicodedata.name(c, "").split(" ")[0] for c in name if c.isalpha()}
+    return "LATIN" in scripts and bool(scripts & {"CYRILLIC", "GREEK"})
 
 
 def capped(problems: list[Problem], label: str, limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:

@@ -128,6 +128,7 @@ def compute(rules: Rules, data: Dataset) -> Result:
         for sp in parts:
             _distribute(sp, data)
     result = Result(rules, data, subpots)
+    _check_money(result)
     _assert_exact(result)
     return result
 
@@ -190,6 +191,16 @@ def _distribute(sp: SubPotResult, data: Dataset) -> None:
                 row.qualification.checks.append(check_matching_funds(cond, row.recipient, data, share.amount))
         row.share = share
         row.amount = share.amount if share is not None and row.qualified else 0
+
+
+def _check_money(result: Result) -> None:
+    """Money invariants that hold whatever a rule file says; a breach is refused, never written."""
+    for pot in result.rules.pots:
+        parts = [sp for sp in result.subpots if sp.pot is pot]
+        paid = sum(sp.paid for sp in parts)
+        if paid > pot.amount_sek or any(row.amount < 0 for sp in parts for row in sp.rows):
+            raise PayoutError(error(f"pot {pot.id}", f"would pay {paid} kr of a pot of {pot.amount_sek} kr",
+                                    "the rule file pays the same money twice: check its recipients and table"))
 
 
 def _assert_exact(result: Result) -> None:

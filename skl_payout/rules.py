@@ -7,6 +7,7 @@ file with a citation of its source; this module only defines what such a file ma
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -26,8 +27,8 @@ def parse_ratio(value: Any) -> Fraction:
     if isinstance(value, Fraction):
         return value
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value}")
+        if not value.is_finite() or len(str(value)) > 40 or abs(value.adjusted()) > 20:
+            raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {str(value)[:40]}")
         return Fraction(value)
     if isinstance(value, bool):
         raise ValueError("expected a ratio such as '50%', '1/2' or 0.5, not a boolean")
@@ -38,14 +39,16 @@ def parse_ratio(value: Any) -> Fraction:
     if not isinstance(value, str):
         raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value!r}")
     text = value.strip().replace(",", ".").replace("\u00a0", " ")
+    if len(text) > 40:
+        raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {text[:40]}...")
     try:
         if text.endswith("%"):
-            return Fraction(Decimal(text[:-1].strip())) / 100
+            return parse_ratio(Decimal(text[:-1].strip())) / 100
         if "/" in text:
             num, den = text.split("/", 1)
             return Fraction(int(num), int(den))
-        return Fraction(Decimal(text))
-    except (InvalidOperation, ValueError, ZeroDivisionError):
+        return parse_ratio(Decimal(text))
+    except (InvalidOperation, ValueError, ZeroDivisionError, OverflowError):
         raise ValueError(f"expected a ratio such as '50%', '1/2' or 0.5, got {value!r}") from None
 
 
@@ -152,6 +155,13 @@ class Table(Model):
             for col in (a, b):
                 if col not in self.columns:
                     raise ValueError(f"not_greater_than names {col!r}, which is not among the columns")
+                if self.columns[col].type not in ("count", "amount"):
+                    raise ValueError(f"not_greater_than compares numbers; {col!r} is a {self.columns[col].type} column")
+        if self.derive and any(c.type not in ("count", "amount") for c in self.columns.values()):
+            raise ValueError("derive sums the county's kommuner, which only numbers allow: this table has "
+                             "yes/no or text columns, whose rows must be given")
+        if self.id == "code" and "lan" in self.covers:
+            raise ValueError("a table keyed by code cannot cover lan: län rows are keyed by county_code")
         return self
 
 
@@ -374,6 +384,22 @@ def cross_check(rules: Rules) -> list[tuple[tuple, str]]:
             found.append((here + ("id",), f"pot id {pot.id!r} is used twice; ids must be unique"))
         if pot.tier_of and pot.tier_of not in ids:
             found.append((here + ("tier_of",), f"names unknown pot {pot.tier_of!r}"))
+        seen, tier = {pot.id}, pot.tier_of
+        while tier in ids:
+            if tier in seen:
+                found.append((here + ("tier_of",), f"the tiers of {pot.id} form a loop back to {tier}"))
+                break
+            seen.add(tier)
+            tier = rules.pot(tier).tier_of
+        types = [t for sub in pot.recipients for t in sub.types]
+        if pot.distribute.method == "fixed_table" and len(types) > 1:
+            found.append((here + ("recipients",), "a fixed table pays one recipient type: with several, a code "
+                                                  "such as 01 (landsting and län) would be paid twice"))
+        for j, cond in enumerate(pot.qualify):
+            if cond.flag and cond.flag.level == "county" and cond.flag.column.split(".")[0] in rules.data \
+                    and rules.data[cond.flag.column.split(".")[0]].id != "county_code":
+                found.append((here + ("qualify", j, "flag", "level"), "level: county needs a table keyed by "
+                                                                      "county_code; this one is keyed by code"))
         refs: list[tuple[tuple, str, str]] = []  # (key path, column reference, role)
         for j, cond in enumerate(pot.qualify):
             if cond.ratio:
@@ -405,6 +431,17 @@ def cross_check(rules: Rules) -> list[tuple[tuple, str]]:
                 found.append((loc, f"pot {pot.id} pays {', '.join(sorted(uncovered))}, but {table} neither covers "
                                    f"nor derives rows for that type: add it to data.{table}.covers"))
     line_ids = {line.id for line in rules.budget.lines} | {t.id for t in rules.budget.totals}
+    totals = {t.id: t for t in rules.budget.totals}
+    for i, total in enumerate(rules.budget.totals):
+        stack, seen = list(total.parts), set()
+        while stack:
+            part = stack.pop()
+            if part == total.id:
+                found.append((("budget", "totals", i, "parts"), f"stated total {total.id!r} contains itself"))
+                break
+            if part in totals and part not in seen:
+                seen.add(part)
+                stack += totals[part].parts
     for i, line in enumerate(rules.budget.lines):
         for pot_id in line.pots:
             if pot_id not in ids:
@@ -509,6 +546,34 @@ def _exact_float(loader, node: yaml.ScalarNode) -> Decimal:
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
+
+
+def _strict_int(loader, node: yaml.ScalarNode) -> int:
+    """YAML 1.2 integers only, also under an explicit `!!int` (which YAML 1.1 reads `010` as 8)."""
+    if not re.fullmatch(r"[-+]?(0|[1-9][0-9]{0,17})", node.value):
+        raise yaml.constructor.ConstructorError(None, None, f"{node.value[:40]!r} is not a plain whole number "
+                                                "(no leading zero, at most 18 digits)", node.start_mark)
+    return int(node.value)
+
+
+def _strict_bool(loader, node: yaml.ScalarNode) -> bool:
+    if node.value not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not true or false", node.start_mark)
+    return node.value.lower() == "true"
+
+
+def _clean_str(loader, node: yaml.ScalarNode) -> str:
+    """Text without control characters, which letters and Excel cannot show."""
+    bad = next((c for c in node.value if (ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise yaml.constructor.ConstructorError(None, None, f"the text holds a control character (U+{ord(bad):04X})",
+                                                node.start_mark)
+    return node.value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _strict_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:bool", _strict_bool)
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _clean_str)
 _StrictLoader.add_constructor(_SURPRISE, _surprise)
 _StrictLoader.yaml_constructors = {
     tag: fn for tag, fn in _StrictLoader.yaml_constructors.items()

@@ -259,6 +259,8 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
     anything changed since, makes it refuse. `protect`ed inputs are never inside the target.
     """
     target = Path(target).absolute()
+    if target.parent.exists():
+        target = target.parent.resolve() / target.name  # one folder, one lock, however it is reached
     for path in protect:
         path = Path(path).resolve()
         if path == target.resolve() or target.resolve() in path.parents:
@@ -269,7 +271,7 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
     if target.is_symlink():
         target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    lock_dir = lock or target.parent
+    lock_dir = Path(lock).resolve() if lock else target.parent
     lock_dir.mkdir(parents=True, exist_ok=True)
     with locked(lock_dir):
         tidy(target)

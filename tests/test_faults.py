@@ -337,7 +337,7 @@ def test_diff_never_overwrites_an_input_or_a_file_it_did_not_write(two_datasets,
     data_file = b / "palliativregistret.csv"
     mine = tmp_path / "mine.csv"
     mine.write_text("the officer's own notes\n")
-    for target, words in ((data_file, "is an input"), (mine, "is not a diff skl-payout wrote"),
+    for target, words in ((data_file, "is an input"), (mine, "exists; refusing to overwrite it"),
                           (out_b / "changes.csv", "is inside the run folder"), (tmp_path, "is a folder")):
         before = target.read_bytes() if target.is_file() else None
         done = invoke("diff", str(out_a), str(out_b), "--csv", str(target))
@@ -345,9 +345,33 @@ def test_diff_never_overwrites_an_input_or_a_file_it_did_not_write(two_datasets,
         assert (target.read_bytes() if target.is_file() else None) == before
     ours = tmp_path / "changes.csv"
     assert invoke("diff", str(out_a), str(out_b), "--csv", str(ours)).exit_code == 0
-    assert invoke("diff", str(out_a), str(out_b), "--csv", str(ours)).exit_code == 0  # its own file: rewritten
     assert ours.read_text().startswith("recipient_type,code,name,before_sek,after_sek,change_sek\n")
-    assert not (Path.cwd() / "diff.csv").exists() or True  # no CSV is written unless asked for
+    written = ours.read_bytes()
+    again = invoke("diff", str(out_a), str(out_b), "--csv", str(ours))  # even a diff it wrote: a person may have edited it
+    assert again.exit_code == 1 and ours.read_bytes() == written
+
+
+def test_explain_refuses_when_the_data_changed_since_the_run(two_datasets, tmp_path):
+    a, _ = two_datasets
+    out = tmp_path / "out"
+    assert invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(out)).exit_code == 0
+    assert invoke("explain", "0114", "--year", "2011", "--out", str(out)).exit_code == 0
+    (a / "population.csv").write_text((a / "population.csv").read_text().replace("40000,6000", "40000,9000"))
+    done = invoke("explain", "0114", "--year", "2011", "--out", str(out))
+    assert done.exit_code == 1 and "differs from what the rules and data give now" in done.stderr
+
+
+def test_letters_only_keeps_every_other_letter(two_datasets, tmp_path):
+    from skl_payout import api
+
+    a, _ = two_datasets
+    out = tmp_path / "out"
+    inp = api.inputs(2011, RULES / "2011.yaml", a)
+    api.run(inp, out)
+    api.letters(inp, out, "md", None, None)
+    before = {p.name for p in (out / "letters").iterdir()}
+    api.letters(inp, out, "md", None, ["01"])
+    assert {p.name for p in (out / "letters").iterdir()} == before
 
 
 def test_verify_reruns_from_the_recorded_content_not_the_path(two_datasets, tmp_path):

@@ -382,7 +382,7 @@ def parse_whole(text: str) -> int:
     value = int(re.sub(r"\D", "", whole, flags=re.ASCII))
     if decimals is None:
         return value
-    if len(decimals) == 3:
+    if len(decimals) == 3 and value * 1000 + int(decimals) != value:  # '0,000' is 0 either way
         raise ValueError(f"ambiguous:{value}:{value * 1000 + int(decimals)}")
     if set(decimals) != {"0"}:
         raise ValueError("fractional")
@@ -492,6 +492,10 @@ def load_authorities(folder: Path, problems: list[Problem], digests: dict[Path, 
                 hint = f"did Excel drop a leading zero? expected {code.zfill(4)!r}" if code.isdigit() and len(code) < 4 else None
                 problems.append(error(f"{where}, column code",
                                       f"{code!r} is not a four-digit kommun code in county {county}", hint))
+                continue
+            if rtype == "regiondel" and not re.fullmatch(r"[0-9]{2}[0-9A-Za-z-]{1,10}", code):
+                problems.append(error(f"{where}, column code", f"{code!r} is not a regiondel code",
+                                      "two county digits, then up to ten digits, letters or '-' (e.g. 01-2)"))
                 continue
             if rtype == "landsting" and code != county:
                 problems.append(error(f"{where}, column code", f"a landsting's code must be its county code {county!r}, got {code!r}"))

@@ -41,9 +41,12 @@ def meaning_of_number(text: str) -> int | None:
     """What a count cell means, read independently of the tool: a whole number or nothing certain."""
     s = text.strip()
     m = re.fullmatch(r"([0-9]+|[0-9]{1,3}(?:[" + GROUP + r"][0-9]{3})+)(?:[,.](0+))?", s)
-    if not m or (m.group(2) is not None and len(m.group(2)) == 3):
-        return None  # ",000" could be decimals or thousands
-    return int(re.sub(r"[^0-9]", "", m.group(1)))
+    if not m:
+        return None
+    whole = int(re.sub(r"[^0-9]", "", m.group(1)))
+    if m.group(2) is not None and len(m.group(2)) == 3 and whole != 0:
+        return None  # ",000" could be decimals or thousands (only 0 is 0 either way)
+    return whole
 
 
 def meaning_of_flag(text: str) -> bool | None:

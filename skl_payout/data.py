@@ -96,18 +96,13 @@ def decode(raw: bytes, name: str) -> str:
     A file that is neither wholly one nor wholly the other is refused: decoding a UTF-8 file with one
     Windows-1252 row as Windows-1252 would garble every Swedish name without a word.
     """
-    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        try:
-            return raw.decode("utf-32")
-        except UnicodeDecodeError as exc:
-            raise PayoutError(error(name, f"starts as UTF-32 but byte {exc.start} is not UTF-32",
-                                    "export the sheet again as CSV UTF-8")) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise PayoutError(error(name, f"starts as UTF-16 but byte {exc.start} is not UTF-16",
-                                    "export the sheet again as CSV UTF-8")) from None
+    for boms, codec in (((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"), "utf-32"), ((b"\xff\xfe", b"\xfe\xff"), "utf-16")):
+        if raw.startswith(boms):  # Excel's "Unicode text"; UTF-32 first, as its BOM starts like UTF-16's
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise PayoutError(error(name, f"starts as {codec.upper()} but byte {exc.start} is not {codec.upper()}",
+                                        "export the sheet again as CSV UTF-8")) from None
     if not raw.strip():
         raise PayoutError(error(name, "the file is empty", "export it again with a header row"))
     if b"\x00" in raw[:4096]:

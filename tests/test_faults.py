@@ -132,14 +132,21 @@ def test_a_run_killed_at_any_step_leaves_the_old_or_the_new_output(two_datasets,
     assert snapshot(out) == new
 
 
+def run_with_letters(data: Path, out: Path):
+    """A run of `data` into `out` with Markdown letters; the inputs, for more commands."""
+    from skl_payout import api
+
+    inp = api.inputs(2011, RULES / "2011.yaml", data)
+    api.run(inp, out)
+    api.letters(inp, out, "md", None, None)
+    return inp
+
+
 def test_letters_killed_at_any_step_leave_the_old_or_the_new_letters(two_datasets, tmp_path):
     from skl_payout import api, safefs
 
-    a, _ = two_datasets
     out = tmp_path / "out"
-    inp = api.inputs(2011, RULES / "2011.yaml", a)
-    api.run(inp, out)
-    api.letters(inp, out, "md", None, None)
+    inp = run_with_letters(two_datasets[0], out)
     old = snapshot(out)
     api.letters(inp, out, "html", None, None)
     new = snapshot(out)  # the Markdown letters stay beside the HTML ones
@@ -364,11 +371,8 @@ def test_explain_refuses_when_the_data_changed_since_the_run(two_datasets, tmp_p
 def test_letters_only_keeps_every_other_letter(two_datasets, tmp_path):
     from skl_payout import api
 
-    a, _ = two_datasets
     out = tmp_path / "out"
-    inp = api.inputs(2011, RULES / "2011.yaml", a)
-    api.run(inp, out)
-    api.letters(inp, out, "md", None, None)
+    inp = run_with_letters(two_datasets[0], out)
     before = {p.name for p in (out / "letters").iterdir()}
     api.letters(inp, out, "md", None, ["01"])
     assert {p.name for p in (out / "letters").iterdir()} == before

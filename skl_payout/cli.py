@@ -280,7 +280,7 @@ def explain(
 
     inp, target = api.recorded_inputs(year, rules, data, out)
     result = api.compute(inp)
-    if out is not None or (target / "run.json").exists():
+    if out is not None or (rules is None and data is None and (target / "run.json").exists()):  # a recorded run
         api.check_recorded(result, target, "explaining its amounts")
     items = explain_code(result, code, rtype)
     if as_json:

@@ -85,7 +85,7 @@ def registered(rng: random.Random, deaths: int, share: float, low: float, high: 
 
 
 def palliative(year: int, rng: random.Random, deaths_of: dict[str, int], k_bands, l_bands, boundaries,
-               big_register_less: bool = False) -> list[str]:
+               big_register_less: bool = False, over_100: bool = False) -> list[str]:
     """palliativregistret.csv; returns notes on the deliberate boundary cases."""
     kommun_codes = [k["kommun_code"] for k in KOMMUNER]
     targets = coverage_bands(rng, kommun_codes, k_bands, deaths_of if big_register_less else None)
@@ -114,6 +114,15 @@ def palliative(year: int, rng: random.Random, deaths_of: dict[str, int], k_bands
         notes.append(f"{code} {name}: {n} of {deaths_of[code]} = "
                      f"{'exactly' if exact else 'just below'} {threshold_pct} %")
         BOUNDARY_ROWS.append([year, code, name, threshold_pct, "exact" if exact else "below", n, deaths_of[code]])
+    if over_100:
+        # a kommun with a hospice registers more deaths than its residents had (DOMAIN decision 2): real
+        # data that validate and run must accept and report. Taken from the top band, so counts stay.
+        top = max(k_bands, key=lambda b: b[1])
+        code = min((c for c in kommun_codes if band_of[c] == (top[1], top[2]) and c not in used and deaths_of[c] >= 100),
+                   key=lambda c: (deaths_of[c], c))
+        rows[code] = deaths_of[code] * 104 // 100
+        name = next(k["kommun_name"] for k in KOMMUNER if k["kommun_code"] == code)
+        notes.append(f"{code} {name}: {rows[code]} of {deaths_of[code]} = coverage above 100 % (a hospice)")
     out = [[c, rows[c], deaths_of[c]] for c in kommun_codes]
     county_deaths = defaultdict(int)
     for k in KOMMUNER:
@@ -169,7 +178,7 @@ def year_2011(rng: random.Random) -> list[str]:
     notes = palliative(2011, rng, deaths,
                        [(85, 0.70, 0.97), (140, 0.50, 0.70), (65, 0.10, 0.50)],
                        [(2, 0.70, 0.80), (12, 0.50, 0.70), (7, 0.25, 0.50)],
-                       [(50, True), (50, False), (70, True), (70, False)])
+                       [(50, True), (50, False), (70, True), (70, False)], over_100=True)
     senior_alert(2011, rng, 2011, 240, 18, 0.035)
     not_approved = rng.choice([c["county_code"] for c in COUNTIES])
     write(2011, "action_plans.csv", ["county_code", "approved"],

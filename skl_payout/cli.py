@@ -171,29 +171,31 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
 def show_run(result, rules_name: str) -> None:
     """A table per (sub-)pot and the grand total, then what the rule file says aloud."""
     from . import fmt
-    from .validate import recipient_checks, rule_warnings
+    from .validate import run_notes
 
     table = Table(title=f"Payout run {result.rules.year} (kr): {result.rules.agreement.reference}")
-    for col in ("Pot", "Budget", "Paid", "Unpaid", "Qualified"):
+    for col in ("Pot", "Budget", "Paid", "Withheld", "Unpaid", "Qualified"):
         table.add_column(col, justify="left" if col == "Pot" else "right", no_wrap=True)
     for sp in result.subpots:
-        table.add_row(sp.id, fmt.number(sp.budget), fmt.number(sp.paid), fmt.number(sp.unpaid),
-                      f"{sp.qualified} / {sp.eligible}")
+        table.add_row(sp.id, fmt.number(sp.budget), fmt.number(sp.paid), fmt.number(sp.withheld),
+                      fmt.number(sp.unpaid), f"{sp.qualified} / {sp.eligible}")
     budget = sum(sp.budget for sp in result.subpots)
     table.add_section()
-    table.add_row("Total", fmt.number(budget), fmt.number(result.paid), fmt.number(budget - result.paid), "",
-                  style="bold")
+    table.add_row("Total", fmt.number(budget), fmt.number(result.paid), fmt.number(result.withheld),
+                  fmt.number(budget - result.paid - result.withheld), "", style="bold")
     console.print(table)
     for sp in result.subpots:
         for note in sp.transfers:
             console.print(f"[cyan]{sp.id}[/cyan]: {escape(note)}")
-    print_problems(rule_warnings(result.rules, rules_name) + recipient_checks(result.rules, result.data, rules_name)[0])
+    print_problems(run_notes(result, rules_name))
 
 
 @app.command()
 @guarded
 def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
-             as_json: bool = JsonOpt) -> None:
+             as_json: bool = JsonOpt,
+             verbose: bool = typer.Option(False, "--verbose", "-v",
+                                          help="List every assumption and source conflict of the rule file.")) -> None:
     """Check rules, data, fixed tables and the budget without writing anything (exit 1 on any error).
 
     With no arguments, every shipped year is checked against its sample data.
@@ -216,12 +218,12 @@ def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, da
                          indent=2, ensure_ascii=False))
     else:
         for report in reports:
-            show_report(report)
+            show_report(report, verbose)
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
 
 
-def show_report(report) -> None:
+def show_report(report, verbose: bool = False) -> None:
     status = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(f"\n[bold]{report.year or report.rules_path}[/bold] {status}: {len(report.errors)} error(s), "
                   f"{len(report.warnings)} warning(s); rules {report.rules_path}, data {report.data_dir}")
@@ -237,6 +239,19 @@ def show_report(report) -> None:
         console.print(table)
     for check in report.checks:
         console.print(f"  [green]✓[/green] {escape(check)}", highlight=False)
+    if not (report.assumptions or report.conflicts):
+        return
+    console.print(f"  {len(report.assumptions)} assumptions and {len(report.conflicts)} source conflicts in the rule "
+                  "file" + ("" if verbose else " (--verbose lists them, --json gives them as data)"), highlight=False)
+    if verbose:
+        for a in report.assumptions:
+            pots = ", ".join(a["pots"]) or "no pot"
+            console.print(f"  [cyan]{escape(a['id'])}[/cyan] ({escape(pots)}): {escape(a['decision'])}\n"
+                          f"    [dim]why: {escape(a['evidence'])}[/dim]", highlight=False)
+        for c in report.conflicts:
+            pots = ", ".join(c["pots"]) or "no modelled pot"
+            console.print(f"  [cyan]{escape(c['id'])}[/cyan] ({escape(pots)}): {escape(c['conflict'])}\n"
+                          f"    [dim]reading: {escape(c['reading'])}[/dim]", highlight=False)
 
 
 @app.command()

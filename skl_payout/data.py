@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PayoutError, Problem, error
+from .errors import PayoutError, Problem, error, warning
 from .rules import Rules, Table
 
 TRUE_WORDS = {"true", "yes", "ja", "1", "sant", "j", "y"}
@@ -53,6 +53,7 @@ class Dataset:
     tables: dict[str, TableData]
     files: list[Path]
     digests: dict[Path, str] = field(default_factory=dict)  # SHA-256 of the bytes actually read
+    warnings: list[Problem] = field(default_factory=list)  # values accepted as real data, said aloud
 
     def of_type(self, rtype: str) -> list[Recipient]:
         return [r for r in self.recipients if r.type == rtype]
@@ -333,6 +334,11 @@ def _disguised(name: str) -> bool:
     return "LATIN" in scripts and bool(scripts & {"CYRILLIC", "GREEK"})
 
 
+def _percent(part: int, whole: int) -> str:
+    """For a warning's reader only (never decides anything): 121 of 110 -> '110.0 %' floored."""
+    return f"{part * 1000 // whole / 10:.1f} %" if whole else "no denominator"
+
+
 def capped(problems: list[Problem], label: str, limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:
     """The first `limit` problems and one line counting the rest: a wrong file must not flood the screen."""
     if len(problems) <= limit:
@@ -570,6 +576,12 @@ def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient]
             if values[a] > values[b]:
                 problems.append(error(f"{where}, column {a}", f"{a} = {values[a]} is greater than {b} = {values[b]}",
                                       f"{a} cannot exceed {b}"))
+        for a, b in spec.warn_greater_than:
+            if values[a] > values[b]:
+                problems.append(warning(f"{where}, column {a}",
+                                        f"{code}: {a} = {values[a]} is greater than {b} = {values[b]} "
+                                        f"({_percent(values[a], values[b])}); accepted as real data and used as it stands",
+                                        f"data.{name}.warn_greater_than in the rule file says why this can be real"))
         data.values[key], data.lines[key] = values, line
     _derive(data, recipients, problems)
     _require_coverage(data, recipients, problems)
@@ -643,6 +655,7 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
     recipients, counties, files = load_authorities(folder, found, digests)
     problems += capped(found, "authorities.csv / counties.csv")
     tables: dict[str, TableData] = {}
+    notices: list[Problem] = []  # warnings on values accepted as real data; every one is kept
     for name, spec in rules.data.items():
         found: list[Problem] = []
         try:
@@ -650,10 +663,11 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
             files.append(tables[name].path)
         except PayoutError as exc:
             found += exc.problems
-        problems += capped(found, spec.file)
+        problems += capped([p for p in found if p.severity == "error"], spec.file)
+        notices += [p for p in found if p.severity != "error"]
     if any(p.severity == "error" for p in problems):
-        raise PayoutError(problems)
-    return Dataset(folder, recipients, counties, tables, files, digests)
+        raise PayoutError(problems + notices)
+    return Dataset(folder, recipients, counties, tables, files, digests, notices)
 
 
 def sha256(path: Path) -> str:

@@ -40,3 +40,8 @@ def error(where: str, message: str, hint: str | None = None) -> Problem:
 
 def warning(where: str, message: str, hint: str | None = None) -> Problem:
     return Problem("warning", where, message, hint)
+
+
+def note(where: str, message: str, hint: str | None = None) -> Problem:
+    """Said aloud but nothing to fix: a figure that cannot be checked, a role paid twice as the rules intend."""
+    return Problem("note", where, message, hint)

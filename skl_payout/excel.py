@@ -64,18 +64,19 @@ def write_excel(result: Result, folder: Path) -> Path:
     _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Belopp (kr)"], totals, {2, 4}, {5})
 
     ws = wb.create_sheet(_sheet_title("Potter", used))
-    summary = [[sp.id, sp.pot.title, sp.budget, sp.paid, sp.unpaid, sp.qualified, sp.eligible] for sp in result.subpots]
-    _write_rows(ws, ["Pott", "Beskrivning", "Budget (kr)", "Utbetalt (kr)", "Ej utbetalt (kr)", "Kvalificerade",
-                     "Berättigade"], summary, set(), {3, 4, 5})
+    summary = [[sp.id, sp.pot.title, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.qualified, sp.eligible]
+               for sp in result.subpots]
+    _write_rows(ws, ["Pott", "Beskrivning", "Budget (kr)", "Utbetalt (kr)", "Innehållet (kr)", "Ej utbetalt (kr)",
+                     "Kvalificerade", "Berättigade"], summary, set(), {3, 4, 5, 6})
 
     for sp in result.subpots:
         ws = wb.create_sheet(_sheet_title(sp.id, used))
         rows = [[r.recipient.type, r.recipient.code, r.recipient.name, r.recipient.county_code,
                  "ja" if r.qualified else "nej", r.qualification.reason(),
-                 "" if r.key_value is None else r.key_value, r.amount] for r in sp.rows]
-        rows.append(["", "", "Summa", "", "", "", "", sp.paid])
-        _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Kvalificerad", "Skäl", "Nyckel", "Belopp (kr)"], rows,
-                    {2, 4}, {8})
+                 "" if r.key_value is None else r.key_value, r.amount, r.withheld] for r in sp.rows]
+        rows.append(["", "", "Summa", "", "", "", "", sp.paid, sp.withheld])
+        _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Kvalificerad", "Skäl", "Nyckel", "Belopp (kr)",
+                         "Innehållet (kr)"], rows, {2, 4}, {8, 9})
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     stamp = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime(*FIXED_TIME)

@@ -16,7 +16,9 @@ def _exact(value: Fraction) -> str:
 def explain_row(row: Row, result: Result) -> dict:
     sp, pot, spec = row.subpot, row.subpot.pot, row.subpot.pot.distribute
     item = {
-        "pot": sp.id, "title": pot.title, "source": pot.source.cite(), "quote": pot.source.quote,
+        "pot": sp.id, "title": pot.title, "source": result.rules.cite(pot.source), "quote": pot.source.quote,
+        "assumptions": [{"id": a.id, "decision": a.decision, "evidence": a.evidence}
+                        for a in result.rules.assumptions if sp.id in a.pots or pot.id in a.pots],
         "qualified": row.qualified,
         "checks": [{"kind": c.kind, "requirement": c.requirement, "value": c.value_text, "passed": c.passed,
                     "shortfall": c.shortfall, "data": c.inputs} for c in row.qualification.checks],
@@ -27,7 +29,7 @@ def explain_row(row: Row, result: Result) -> dict:
         item["key_sum"] = sp.key_sum
     if spec.method == "fixed_table":
         item["table_amount_sek"] = spec.table[row.recipient.code]
-        item["table_source"] = spec.table_source.cite() if spec.table_source else None
+        item["table_source"] = result.rules.cite(spec.table_source) if spec.table_source else None
     if row.share is not None:
         item["computation"] = {
             "exact_share_sek": _exact(row.share.exact),
@@ -36,6 +38,7 @@ def explain_row(row: Row, result: Result) -> dict:
             "allocation_sek": row.share.amount,
         }
     item["amount_sek"] = row.amount
+    item["withheld_sek"] = row.withheld
     return item
 
 
@@ -63,6 +66,9 @@ def as_text(item: dict) -> list[str]:
         lines.append(f"  rule source: {p['source']}")
         if p["quote"]:
             lines.append(f"  rule text: \"{p['quote']}\"")
+        for a in p["assumptions"]:
+            lines.append(f"  assumption {a['id']}: {a['decision']}")
+            lines.append(f"    why: {a['evidence']}")
         for c in p["checks"]:
             mark = "met" if c["passed"] else "NOT met"
             lines.append(f"  condition: {c['requirement']}: {c['value']} -> {mark}"
@@ -78,10 +84,13 @@ def as_text(item: dict) -> list[str]:
             lines.append(f"  computation: {p['key']['value']} / {p['key_sum']} x {p['budget_sek']} kr = "
                          f"{c['exact_share_sek']} kr = {c['exact_share_decimal']} kr")
             lines.append(f"  floor {c['floor_sek']} kr + remainder krona {c['remainder_krona']} = {c['allocation_sek']} kr"
-                         + ("" if p["qualified"] else " (withheld: a condition is not met)"))
+                         + ("" if p["qualified"] else " (withheld until the condition is met)" if p["withheld_sek"]
+                            else " (not paid: a condition is not met)"))
         else:
             lines.append("  not in the distribution: a condition is not met")
         lines.append(f"  amount: {p['amount_sek']} kr")
+        if p["withheld_sek"]:
+            lines.append(f"  withheld until the condition is met: {p['withheld_sek']} kr")
     lines.append("")
     lines.append(f"TOTAL {item['type']} {item['code']} {item['name']}: {item['total_sek']} kr")
     return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from babel.numbers import format_decimal
@@ -34,6 +34,41 @@ def percent(value: Fraction, places: int = 1, nbsp: bool = True) -> str:
     """Fraction(1, 2) -> '50,0 %', floored (49.99 % shows as 49,9 %, never 50,0 %)."""
     pattern = "#,##0" + ("." + "0" * places if places else "")
     text = f"{format_decimal(floor_decimal(value * 100, places), format=pattern, locale=LOCALE)}{NBSP}%"
+    return text if nbsp else text.replace(NBSP, " ")
+
+
+def measure_percent(value: Fraction, threshold: Fraction, nbsp: bool = True) -> str:
+    """A measured share as people round it (3/7 -> '42,9 %'), but never on the wrong side of the threshold.
+
+    Where the usual rounding would cross the threshold (49,996 % of a 50 % requirement shows as 50,0 %),
+    as many decimals as it takes are shown (49,996 %); the verdict itself always comes from the exact
+    comparison, never from this text.
+    """
+    exact = value * 100
+    limit = threshold * 100
+    for places in range(1, 7):
+        shown = _rounded(exact, places, ROUND_HALF_UP)
+        if (shown >= limit) == (exact >= limit):
+            return _percent_text(shown, places, nbsp)
+    shown = _rounded(exact, 6, ROUND_CEILING if exact >= limit else ROUND_FLOOR)
+    return _percent_text(shown, 6, nbsp)
+
+
+def _rounded(value: Fraction, places: int, rounding: str) -> Decimal:
+    """Exact rounding of a non-negative fraction (no detour through binary or a cut-off decimal)."""
+    scaled = value * 10**places
+    if rounding == ROUND_HALF_UP:
+        whole = (scaled + Fraction(1, 2)).__floor__()
+    elif rounding == ROUND_CEILING:
+        whole = scaled.__ceil__()
+    else:
+        whole = scaled.__floor__()
+    return Decimal(whole).scaleb(-places)
+
+
+def _percent_text(shown: Decimal, places: int, nbsp: bool) -> str:
+    pattern = "#,##0." + "0" * places
+    text = f"{format_decimal(shown, format=pattern, locale=LOCALE)}{NBSP}%"
     return text if nbsp else text.replace(NBSP, " ")
 
 

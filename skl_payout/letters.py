@@ -54,6 +54,9 @@ class PotLine:
     quote: str | None
     period: str | None
     payout: str | None
+    withheld: int = 0
+    withheld_text: str = ""
+    performance: bool = True
 
 
 @dataclass
@@ -68,14 +71,24 @@ class Letter:
     total_text: str
     lines: list[PotLine] = field(default_factory=list)
     why_nothing: list[str] = field(default_factory=list)
+    withheld: int = 0
+    withheld_text: str = ""
+    terms: list[dict] = field(default_factory=list)  # {"text", "source"}: payout, use, repayment, as the sources state
+
+    @property
+    def heading(self) -> str:
+        """Performance money is called so only when every pot in the letter is performance money."""
+        return "Prestationsbaserat statsbidrag" if all(l.performance for l in self.lines) else "Statsbidrag"
 
 
-def distribution_text(row: Row) -> str:
+def distribution_text(row: Row, rules) -> str:
     """The arithmetic behind a row's amount, in a sentence an auditor can re-check."""
     sp, spec = row.subpot, row.subpot.pot.distribute
     if spec.method == "fixed_table":
-        cite = spec.table_source.cite() if spec.table_source else "regelfilens tabell"
+        cite = rules.cite(spec.table_source) if spec.table_source else "fastställd tabell"
         text = f"Fast belopp enligt tabell ({cite}): {fmt.kr(spec.table[row.recipient.code])}."
+        if row.withheld:
+            return text + f" Beloppet innehålls och betalas ut {sp.pot.withheld_until}."
         return text if row.qualified else text + " Beloppet betalas inte ut eftersom villkoret inte är uppfyllt."
     if row.share is None:
         return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
@@ -93,7 +106,9 @@ def distribution_text(row: Row) -> str:
                 f"({fmt.percent(share, 4)}) av {fmt.kr(sp.budget)} = {fmt.kr(row.share.amount)}.")
     if row.share.extra:
         text += " Avrundningen gav en extra krona enligt den största resten."
-    if spec.among == "eligible" and not row.qualified:
+    if row.withheld:
+        text += f" Tilldelningen innehålls och betalas ut {sp.pot.withheld_until}."
+    elif spec.among == "eligible" and not row.qualified:
         text += " Tilldelningen betalas inte ut eftersom villkoren inte är uppfyllda."
     return text
 
@@ -108,6 +123,7 @@ def build_letters(result: Result) -> list[Letter]:
         county = result.data.counties.get(recipient.county_code, recipient.county_code)
         letter = Letter(recipient.type, recipient.code, recipient.name, TYPE_LABELS[recipient.type], county,
                         f"{recipient.type}-{recipient.code}-{slug(recipient.name)}", total, fmt.kr(total))
+        rules = result.rules
         for row in result.rows_for(recipient):
             pot = row.subpot.pot
             checks = [{"requirement": c.requirement, "value": c.value_text, "passed": c.passed,
@@ -116,12 +132,21 @@ def build_letters(result: Result) -> list[Letter]:
                 checks = [{"requirement": "inga villkor utöver överenskommelsen", "value": "", "passed": True,
                            "shortfall": None}]
             letter.lines.append(PotLine(
-                row.subpot.id, pot.title, row.qualified, checks, distribution_text(row), row.amount,
-                fmt.kr(row.amount), pot.source.cite(), pot.source.quote, pot.period, pot.payout,
+                row.subpot.id, pot.title, row.qualified, checks, distribution_text(row, rules), row.amount,
+                fmt.kr(row.amount), rules.cite(pot.source), pot.source.quote, pot.period, pot.payout,
+                row.withheld, f"{fmt.kr(row.withheld)} innehålls och betalas ut {pot.withheld_until}" if row.withheld
+                else "", pot.performance,
             ))
+            letter.withheld += row.withheld
+            for term in pot.terms:
+                entry = {"text": term.text, "source": rules.cite(term.source)}
+                if entry not in letter.terms:
+                    letter.terms.append(entry)
             if not row.qualified:
                 missed = [c for c in checks if not c["passed"]]
                 letter.why_nothing += [f"{pot.title}: {c['requirement']} – {c['shortfall'] or c['value']}" for c in missed]
+        if letter.withheld:
+            letter.withheld_text = fmt.kr(letter.withheld)
         letters.append(letter)
     return letters
 
@@ -139,8 +164,8 @@ def context(result: Result, rules_path: Path, letters: list[Letter], on: Date) -
     a = result.rules.agreement
     return {
         "year": result.rules.year, "date": on.isoformat(), "letters": letters,
-        "agreement": {"title": a.title, "reference": a.reference, "payout": a.payout, "unspent": a.unspent,
-                      "contact": a.contact, "source": a.source.cite()},
+        "agreement": {"title": a.title, "reference": a.reference, "contact": a.contact,
+                      "source": result.rules.cite(a.source)},
         "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))[:16]},
     }
 

@@ -14,12 +14,12 @@ from . import __version__, fmt
 from .data import sha256
 from .pipeline import Result
 from .safefs import RUN_MANIFEST, hashes, manifest_text
-from .validate import recipient_checks, rule_warnings
+from .validate import assumption_list, run_notes
 
 PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "qualified", "reason", "measure",
                   "threshold", "key_value", "amount_sek"]
 TOTAL_COLUMNS = ["recipient_type", "code", "name", "county_code", "amount_sek"]
-SUMMARY_COLUMNS = ["pot", "budget_sek", "paid_sek", "unpaid_sek", "eligible", "qualified"]
+SUMMARY_COLUMNS = ["pot", "budget_sek", "paid_sek", "withheld_sek", "unpaid_sek", "eligible", "qualified"]
 LIBRARIES = ["typer", "rich", "pandas", "pyyaml", "jinja2", "pydantic", "babel", "openpyxl", "typst"]
 
 
@@ -51,7 +51,7 @@ def total_rows(result: Result) -> list[list]:
 
 
 def summary_rows(result: Result) -> list[list]:
-    return [[sp.id, sp.budget, sp.paid, sp.unpaid, sp.eligible, sp.qualified] for sp in result.subpots]
+    return [[sp.id, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.eligible, sp.qualified] for sp in result.subpots]
 
 
 def library_versions() -> dict[str, str]:
@@ -68,6 +68,7 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
     """What was read, with which rules and tool: enough to re-run and to defend the result."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    assumptions, conflicts = assumption_list(result.rules)
     return {
         "tool": "skl-payout",
         "tool_version": __version__,
@@ -81,14 +82,16 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "inputs": [{"file": p.name, "path": str(p), "sha256": result.data.digests.get(p) or sha256(p)}
                    for p in result.data.files],
         "pots": [
-            {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "unpaid_sek": sp.unpaid,
+            {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "withheld_sek": sp.withheld,
+             "unpaid_sek": sp.unpaid,
              "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
             for sp in result.subpots
         ],
-        "warnings": [p.as_dict() for p in rule_warnings(result.rules, rules_path.name)
-                     + recipient_checks(result.rules, result.data, rules_path.name)[0]],
+        "warnings": [p.as_dict() for p in run_notes(result, rules_path.name)],
+        "assumptions": assumptions, "conflicts": conflicts,
         "total_budget_sek": sum(p.amount_sek for p in result.rules.pots),
         "total_paid_sek": result.paid,
+        "total_withheld_sek": result.withheld,
     }
 
 

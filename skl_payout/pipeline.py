@@ -22,6 +22,7 @@ class Row:
     key_value: int | None
     share: Share | None
     amount: int = 0
+    withheld: int = 0  # allocated, but held until an unmet condition is met (pot.unmet: withheld)
 
     @property
     def qualified(self) -> bool:
@@ -44,8 +45,12 @@ class SubPotResult:
         return sum(r.amount for r in self.rows)
 
     @property
+    def withheld(self) -> int:
+        return sum(r.withheld for r in self.rows)
+
+    @property
     def unpaid(self) -> int:
-        return self.budget - self.paid
+        return self.budget - self.paid - self.withheld
 
     @property
     def eligible(self) -> int:
@@ -78,19 +83,22 @@ class Result:
     def paid(self) -> int:
         return sum(sp.paid for sp in self.subpots)
 
+    @property
+    def withheld(self) -> int:
+        return sum(sp.withheld for sp in self.subpots)
+
 
 def split(pot: Pot) -> list[tuple[str, list[str], int]]:
     """A pot's sub-pots as (id, recipient types, amount); shares become exact kronor."""
     entries = pot.recipients
     if len(entries) == 1:
-        sub = entries[0]
-        return [(sub.id or pot.id, sub.types, pot.amount_sek)]
-    if all(s.amount_sek is not None for s in entries):
+        amounts = [pot.amount_sek]
+    elif all(s.amount_sek is not None for s in entries):
         amounts = [s.amount_sek for s in entries]
     else:
         shares = apportion(pot.amount_sek, {i: s.share for i, s in enumerate(entries)})
         amounts = [shares[i].amount for i in range(len(entries))]
-    return [(s.id or f"{pot.id}/{'+'.join(s.types)}", s.types, a) for s, a in zip(entries, amounts)]
+    return [(i, s.types, a) for i, s, a in zip(pot.subpot_ids(), entries, amounts)]
 
 
 def eligible(pot: Pot, types: list[str], data: Dataset) -> list[Recipient]:
@@ -191,25 +199,27 @@ def _distribute(sp: SubPotResult, data: Dataset) -> None:
                 row.qualification.checks.append(check_matching_funds(cond, row.recipient, data, share.amount))
         row.share = share
         row.amount = share.amount if share is not None and row.qualified else 0
+        held = share is not None and not row.qualified and sp.pot.unmet == "withheld"
+        row.withheld = share.amount if held else 0
 
 
 def _check_money(result: Result) -> None:
     """Money invariants that hold whatever a rule file says; a breach is refused, never written."""
     for pot in result.rules.pots:
         parts = [sp for sp in result.subpots if sp.pot is pot]
-        paid = sum(sp.paid for sp in parts)
+        paid = sum(sp.paid + sp.withheld for sp in parts)
         if paid > pot.amount_sek or any(row.amount < 0 for sp in parts for row in sp.rows):
             raise PayoutError(error(f"pot {pot.id}", f"would pay {paid} kr of a pot of {pot.amount_sek} kr",
                                     "the rule file pays the same money twice: check its recipients and table"))
 
 
 def _assert_exact(result: Result) -> None:
-    """Paid + unpaid = budget for every sub-pot, and the sub-pots add up to their pot."""
+    """Paid + withheld + unpaid = budget for every sub-pot, and the sub-pots add up to their pot."""
     for pot in result.rules.pots:
         parts = [sp for sp in result.subpots if sp.pot is pot]
         assert sum(sp.budget for sp in parts) == pot.amount_sek, f"{pot.id}: sub-pots do not add up to the pot"
         for sp in parts:
-            assert sp.paid + sp.unpaid == sp.budget, f"{sp.id}: paid + unpaid != budget"
-            assert 0 <= sp.paid, f"{sp.id}: negative payout"
+            assert sp.paid + sp.withheld + sp.unpaid == sp.budget, f"{sp.id}: paid + withheld + unpaid != budget"
+            assert 0 <= sp.paid and 0 <= sp.withheld, f"{sp.id}: negative payout"
             if sp.pot.distribute.method != "fixed_table":
-                assert sp.paid <= sp.budget, f"{sp.id}: paid more than the budget"
+                assert sp.paid + sp.withheld <= sp.budget, f"{sp.id}: paid more than the budget"

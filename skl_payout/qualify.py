@@ -56,7 +56,7 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
                      f"{num} av {den}")
     value = Fraction(num, den)
     passed = value >= spec.at_least
-    shown = fmt.percent(value, nbsp=False)
+    shown = fmt.measure_percent(value, spec.at_least, nbsp=False)
     of = f"{fmt.number(num, nbsp=False)} av {fmt.number(den, nbsp=False)}"
     text = f"{spec.label} {shown} ({of}) {'≥' if passed else '<'} {need}"
     shortfall = None
@@ -64,7 +64,9 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
         # smallest whole numerator that would have qualified, for the letter's "missed by"
         needed = -((-spec.at_least.numerator * den) // spec.at_least.denominator)
         missing = needed - num
-        shortfall = f"{fmt.points_up(spec.at_least - value)} ({fmt.number(missing, nbsp=False)} fler behövdes)"
+        # stated exactly, in whole units, never as a rounded percentage
+        shortfall = (f"{fmt.number(missing, nbsp=False)} fler behövdes, minst {fmt.number(needed, nbsp=False)} "
+                     f"av {fmt.number(den, nbsp=False)}")
         text += f" (saknas {fmt.number(missing, nbsp=False)})"
     return Check("ratio", passed, text, value, spec.at_least, shortfall, inputs, requirement, f"{shown} ({of})")
 

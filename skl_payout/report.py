@@ -98,8 +98,8 @@ def notes(rules) -> list[str]:
 def context(result: Result, rules_path: Path) -> dict:
     rules = result.rules
     pots = [{"id": sp.id, "title": sp.pot.title, "budget": fmt.kr(sp.budget), "paid": fmt.kr(sp.paid),
-             "unpaid": fmt.kr(sp.unpaid), "qualified": sp.qualified, "eligible": sp.eligible,
-             "source": sp.pot.source.cite(), "transfers": sp.transfers} for sp in result.subpots]
+             "withheld": fmt.kr(sp.withheld), "unpaid": fmt.kr(sp.unpaid), "qualified": sp.qualified, "eligible": sp.eligible,
+             "source": rules.cite(sp.pot.source), "transfers": sp.transfers} for sp in result.subpots]
     by_type: dict[str, list[int]] = defaultdict(list)
     by_county: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r, amount in result.totals():
@@ -120,9 +120,14 @@ def context(result: Result, rules_path: Path) -> dict:
         "year": rules.year, "agreement": rules.agreement, "pots": pots, "types": types,
         "type_headers": [TYPE_NAMES[t] for t in type_keys], "counties": counties,
         "county_totals": [fmt.kr(sum(by_type[t])) for t in type_keys],
-        "budget": fmt.kr(budget), "paid": fmt.kr(result.paid), "unpaid": fmt.kr(budget - result.paid),
+        "budget": fmt.kr(budget), "paid": fmt.kr(result.paid), "withheld": fmt.kr(result.withheld),
+        "has_withheld": result.withheld > 0, "unpaid": fmt.kr(budget - result.paid - result.withheld),
         "coverage": coverage(result), "map": per_capita_map(result), "recipients": recipients,
         "warnings": notes(rules),
+        "assumptions": [{"id": a.id, "decision": a.decision, "evidence": a.evidence, "pots": ", ".join(a.pots),
+                         "source": rules.cite(a.source) if a.source else None} for a in rules.assumptions],
+        "conflicts": [{"id": c.id, "conflict": c.conflict, "reading": c.reading, "pots": ", ".join(c.pots),
+                       "assumption": c.assumption} for c in rules.conflicts],
         "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))},
     }
 

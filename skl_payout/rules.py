@@ -99,15 +99,43 @@ class Model(BaseModel):
 
 
 class Source(Model):
-    """Where a value comes from: a file in shared/seeds and a section, optionally the quote."""
+    """Where a value comes from: a document the rule file lists under `sources`, its section, the quote."""
 
     document: str
     section: str
     quote: str | None = None
-    assumption: str | None = None
+    assumption: str | None = None  # an analyst's note for the rule file's reader; never shown to a recipient
 
     def cite(self) -> str:
         return f"{self.document}, {self.section}"
+
+
+class SourceDocument(Model):
+    """A source document the rule file cites by a short id: how a letter names it."""
+
+    title: str  # the document's own title
+    cite_as: str  # what a letter prints, e.g. "Regeringsbeslut S2011/983/FST"
+    file: str | None = None  # in the repository's sources/ folder
+
+
+class Assumption(Model):
+    """A decision of ours where the sources are silent: what, why, and which pots it moves."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    decision: str
+    evidence: str
+    pots: list[str] = []  # pot or sub-pot ids whose money it moves; empty: it moves none
+    source: Source | None = None
+
+
+class Conflict(Model):
+    """A contradiction between the sources (SOURCE_ANALYSIS C-number), and the reading the rule file takes."""
+
+    id: Annotated[str, Field(pattern=r"^C[0-9]+$")]
+    conflict: str
+    reading: str  # the reading chosen, or why no modelled pot depends on it
+    pots: list[str] = []  # pots the reading moves money in; empty: it affects no modelled pot
+    assumption: str | None = None  # the assumption id that settles it, if any
 
 
 def _column_shorthand(value: Any) -> Any:
@@ -144,19 +172,24 @@ class Table(Model):
     covers: list[RecipientType]
     columns: dict[str, Annotated[Column, BeforeValidator(_column_shorthand)]]
     derive: list[RecipientType] = []  # types whose rows are the sum of their county's kommuner
-    not_greater_than: list[tuple[str, str]] = []  # (a, b): a <= b on every row
+    not_greater_than: list[tuple[str, str]] = []  # (a, b): a <= b on every row, else an error
+    warn_greater_than: list[tuple[str, str]] = []  # (a, b): a > b is real data, accepted and reported
     source: Source | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "Table":
         if Path(self.file).is_absolute() or ".." in Path(self.file).parts:
             raise ValueError(f"file {self.file!r} must be a plain name inside the data folder")
-        for a, b in self.not_greater_than:
-            for col in (a, b):
-                if col not in self.columns:
-                    raise ValueError(f"not_greater_than names {col!r}, which is not among the columns")
-                if self.columns[col].type not in ("count", "amount"):
-                    raise ValueError(f"not_greater_than compares numbers; {col!r} is a {self.columns[col].type} column")
+        for name, pairs in (("not_greater_than", self.not_greater_than), ("warn_greater_than", self.warn_greater_than)):
+            for a, b in pairs:
+                for col in (a, b):
+                    if col not in self.columns:
+                        raise ValueError(f"{name} names {col!r}, which is not among the columns")
+                    if self.columns[col].type not in ("count", "amount"):
+                        raise ValueError(f"{name} compares numbers; {col!r} is a {self.columns[col].type} column")
+        both = set(self.not_greater_than) & set(self.warn_greater_than)
+        if both:
+            raise ValueError(f"{sorted(both)[0]} is both an error (not_greater_than) and a warning (warn_greater_than)")
         if self.derive and any(c.type not in ("count", "amount") for c in self.columns.values()):
             raise ValueError("derive sums the county's kommuner, which only numbers allow: this table has "
                              "yes/no or text columns, whose rows must be given")
@@ -208,6 +241,14 @@ class TableGap(Model):
     note: str
 
 
+class Discrepancy(Model):
+    """A table row the rule file uses with another amount than the source prints, and the assumption why."""
+
+    code: str
+    printed_sek: Kronor
+    assumption: str
+
+
 class Distribution(Model):
     """How a (sub-)pot is shared once qualification is known."""
 
@@ -218,6 +259,7 @@ class Distribution(Model):
     table: dict[str, Kronor] | None = None
     table_source: Source | None = None
     acknowledged_gap: TableGap | None = None
+    source_discrepancies: list[Discrepancy] = []
     unit_label: str = "enheter"
 
     @model_validator(mode="after")
@@ -226,8 +268,13 @@ class Distribution(Model):
             raise ValueError(f"method {self.method} needs a key (a column such as population.population_65plus)")
         if self.method == "fixed_table" and not self.table:
             raise ValueError("method fixed_table needs a table of code: amount_sek")
-        if self.method != "fixed_table" and (self.table or self.acknowledged_gap):
-            raise ValueError("table and acknowledged_gap belong to method fixed_table")
+        if self.method != "fixed_table" and (self.table or self.acknowledged_gap or self.source_discrepancies):
+            raise ValueError("table, acknowledged_gap and source_discrepancies belong to method fixed_table")
+        for d in self.source_discrepancies:
+            if d.code not in (self.table or {}):
+                raise ValueError(f"source_discrepancies names code {d.code!r}, which is not in the table")
+            if d.printed_sek == self.table[d.code]:
+                raise ValueError(f"source_discrepancies: code {d.code} is used as printed; there is no discrepancy")
         if self.rate_sek is not None and self.method != "per_unit":
             raise ValueError("rate_sek belongs to method per_unit")
         return self
@@ -241,10 +288,25 @@ class SubPot(Model):
     amount_sek: Kronor | None = None
     share: Ratio | None = None
     source: Source | None = None
+    source_unit: RecipientType | None = None  # the unit the grant itself used, when the data pays another
+    source_unit_note: str | None = None
 
     @property
     def types(self) -> list[str]:
         return [self.type] if isinstance(self.type, str) else list(self.type)
+
+
+class Term(Model):
+    """A sentence a letter states about payout, use or repayment, and the source that states it."""
+
+    text: str
+    source: Source
+
+    @model_validator(mode="after")
+    def _quoted(self) -> "Term":
+        if not self.source.quote:
+            raise ValueError("a letter states only what the sources state: give the source's quote")
+        return self
 
 
 class Pot(Model):
@@ -255,12 +317,26 @@ class Pot(Model):
     recipients: list[SubPot]
     qualify: list[Condition] = []
     distribute: Distribution
-    on_empty: Literal["unpaid", "other_types"] = "unpaid"
+    # decision 5: an empty sub-pot's money goes to the pot's other types, unless a source says otherwise
+    on_empty: Literal["unpaid", "other_types"] = "other_types"
+    on_empty_source: Source | None = None
+    # a recipient that fails a condition of a fixed table (or of an allocation among all eligible):
+    # its amount is returned (unpaid) or held until the condition is met (withheld)
+    unmet: Literal["unpaid", "withheld"] = "unpaid"
+    withheld_until: str | None = None  # the condition in a letter's words: "när SKL har godkänt länets handlingsplan"
     tier_of: str | None = None
     tier_mode: Literal["additive", "exclusive"] = "additive"
-    period: str | None = None
+    period: str | None = None  # the measurement period, only where the sources state one
     payout: str | None = None
+    performance: bool = True  # performance money (prestationsersättning); letters say so only when it is
+    terms: list[Term] = []  # what a letter states about payout, use and repayment of this pot's money
     note: str | None = None
+
+    def subpot_ids(self) -> list[str]:
+        """The ids the run reports its sub-pots under (summary.csv's `pot`)."""
+        if len(self.recipients) == 1:
+            return [self.recipients[0].id or self.id]
+        return [s.id or f"{self.id}/{'+'.join(s.types)}" for s in self.recipients]
 
     @model_validator(mode="after")
     def _check(self) -> "Pot":
@@ -292,6 +368,18 @@ class Pot(Model):
                 )
             if not gap and ack is not None:
                 raise ValueError("acknowledged_gap is set but the table sums to the pot exactly")
+        if self.on_empty == "unpaid" and len(self.recipients) > 1 and self.on_empty_source is None:
+            raise ValueError("on_empty: unpaid returns a sub-pot's money although the pot's other types qualified; "
+                             "the sources show the money handed over (DOMAIN decision 5): cite the source that says "
+                             "otherwise in on_empty_source, or leave on_empty out")
+        if self.unmet == "withheld":
+            if self.distribute.method != "fixed_table" and self.distribute.among != "eligible":
+                raise ValueError("unmet: withheld holds an allocation a recipient has before it qualifies: it needs "
+                                 "method fixed_table or distribute.among: eligible")
+            if not self.withheld_until:
+                raise ValueError("unmet: withheld needs withheld_until, the condition in a letter's words")
+        elif self.withheld_until:
+            raise ValueError("withheld_until belongs to unmet: withheld")
         seen: set[str] = set()
         for r in self.recipients:
             for t in r.types:
@@ -313,12 +401,17 @@ class BudgetLine(Model):
 
 
 class StatedTotal(Model):
-    """A total the sources state, checked against the sum of its parts (lines or other totals)."""
+    """A total the sources state, checked against the sum of its parts (lines or other totals).
+
+    `unitemised_sek` is the part of the total the sources do not break down (declared, never derived:
+    a change to any stated line then breaks the reconciliation instead of moving the remainder).
+    """
 
     id: str
     label: str
     amount_sek: Kronor
     parts: list[str]
+    unitemised_sek: Kronor = 0
     acknowledged_difference_sek: SignedKronor = 0
     note: str | None = None
     source: Source
@@ -330,19 +423,45 @@ class Budget(Model):
 
 
 class Published(Model):
-    """An outcome the sources report, which a run on the real data should reproduce (checked by validate)."""
+    """A qualifier count the sources report, which a run on the real data should reproduce (checked by validate)."""
 
     pot: str  # a sub-pot id as in summary.csv, e.g. PAL-40/kommun
     qualified: int
+    comparable: bool = True  # False: counted in other units than the data (e.g. 31 regiondelar, not 21 landsting)
+    why: str | None = None
     source: Source
+
+
+class PublishedMoney(Model):
+    """Money the sources say was paid: checked against the rules with the published qualifier counts."""
+
+    id: str
+    label: str
+    pots: list[str]  # pot or sub-pot ids
+    paid_sek: Kronor
+    source: Source
+
+
+class Unchecked(Model):
+    """A published figure validate cannot check, and why (said aloud rather than skipped)."""
+
+    figure: str
+    why: str
+    source: Source
+
+
+class Outcomes(Model):
+    counts: list[Published] = []
+    money: list[PublishedMoney] = []
+    unchecked: list[Unchecked] = []
 
 
 class Agreement(Model):
     title: str
     reference: str
     source: Source
-    payout: str
-    unspent: str
+    payout: str | None = None  # superseded by each pot's terms; not printed in letters
+    unspent: str | None = None
     contact: str = "Sveriges Kommuner och Landsting (SKL)"
 
 
@@ -353,7 +472,10 @@ class Rules(Model):
     data: dict[str, Table]
     pots: list[Pot]
     budget: Budget
-    published: list[Published] = []
+    published: Outcomes = Outcomes()
+    sources: dict[str, SourceDocument] = {}
+    assumptions: list[Assumption] = []
+    conflicts: list[Conflict] = []
     expected_recipients: dict[RecipientType, Annotated[int, Field(ge=0)]] = {}  # how many the agreement covers
     _sha256: str | None = PrivateAttr(default=None)  # of the bytes the rules were read from
 
@@ -363,6 +485,19 @@ class Rules(Model):
 
     def pot(self, pot_id: str) -> Pot:
         return next(p for p in self.pots if p.id == pot_id)
+
+    def money_ids(self) -> set[str]:
+        """Every pot id and sub-pot id (as in summary.csv) an assumption or outcome may name."""
+        return {p.id for p in self.pots} | {sub for p in self.pots for sub in p.subpot_ids()}
+
+    def cite(self, source: Source) -> str:
+        """A citation as a recipient reads it: the document's title and the section, never a file name."""
+        doc = self.sources.get(source.document)
+        return f"{doc.cite_as}, {source.section}" if doc else source.cite()
+
+    def assumptions_for(self, pot_id: str) -> list[Assumption]:
+        """The assumptions that move money in a pot (named by the pot or one of its sub-pots)."""
+        return [a for a in self.assumptions if any(p == pot_id or p.split("/")[0] == pot_id for p in a.pots)]
 
 
 # --- checks across the file, each naming the key path it is about --------------------------------
@@ -455,6 +590,60 @@ def cross_check(rules: Rules) -> list[tuple[tuple, str]]:
             if part not in line_ids:
                 found.append((("budget", "totals", i, "parts"),
                               f"stated total {total.id!r}: names unknown budget line or total {part!r}"))
+    found += _check_notes(rules)
+    return found
+
+
+def _citations(node: Any, loc: tuple = ()):
+    """Every Source in the rules, with its key path."""
+    if isinstance(node, Source):
+        yield loc, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _citations(getattr(node, name), loc + (name,))
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _citations(item, loc + (i,))
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            yield from _citations(item, loc + (key,))
+
+
+def _check_notes(rules: Rules) -> list[tuple[tuple, str]]:
+    """Assumptions, conflicts, published outcomes and citations name things that exist."""
+    found: list[tuple[tuple, str]] = []
+    money = rules.money_ids()
+    ids = [a.id for a in rules.assumptions]
+    for i, a in enumerate(rules.assumptions):
+        if ids.count(a.id) > 1:
+            found.append((("assumptions", i, "id"), f"assumption id {a.id!r} is used twice"))
+        for pot in a.pots:
+            if pot not in money:
+                found.append((("assumptions", i, "pots"), f"names unknown pot {pot!r}"))
+    conflict_ids = [c.id for c in rules.conflicts]
+    for i, c in enumerate(rules.conflicts):
+        if conflict_ids.count(c.id) > 1:
+            found.append((("conflicts", i, "id"), f"conflict {c.id} is listed twice"))
+        for pot in c.pots:
+            if pot not in money:
+                found.append((("conflicts", i, "pots"), f"names unknown pot {pot!r}"))
+        if c.assumption and c.assumption not in ids:
+            found.append((("conflicts", i, "assumption"), f"names unknown assumption {c.assumption!r}"))
+    for i, pot in enumerate(rules.pots):
+        for j, d in enumerate(pot.distribute.source_discrepancies):
+            if d.assumption not in ids:
+                found.append((("pots", i, "distribute", "source_discrepancies", j, "assumption"),
+                              f"names unknown assumption {d.assumption!r}"))
+    for kind in ("counts", "money"):
+        for i, entry in enumerate(getattr(rules.published, kind)):
+            for pot in ([entry.pot] if kind == "counts" else entry.pots):
+                if pot not in money:
+                    found.append((("published", kind, i), f"names unknown pot {pot!r}; pots and sub-pots: "
+                                                         f"{', '.join(sorted(money))}"))
+    if rules.sources:
+        for loc, source in _citations(rules):
+            if source.document not in rules.sources:
+                found.append((loc + ("document",), f"cites {source.document!r}, which is not listed under sources"))
     return found
 
 

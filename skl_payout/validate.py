@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fmt
-from .errors import PayoutError, Problem, error, warning
+from .errors import PayoutError, Problem, error, note, warning
 from .rules import Rules
 
 
@@ -17,6 +17,8 @@ class Report:
     data_dir: Path
     problems: list[Problem] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # what was checked and held
+    assumptions: list[dict] = field(default_factory=list)  # the rule file's assumptions, as data
+    conflicts: list[dict] = field(default_factory=list)  # the source conflicts it resolves
 
     @property
     def errors(self) -> list[Problem]:
@@ -33,7 +35,8 @@ class Report:
     def as_dict(self) -> dict:
         return {"year": self.year, "rules": str(self.rules_path), "data": str(self.data_dir), "ok": self.ok,
                 "errors": len(self.errors), "warnings": len(self.warnings),
-                "problems": [p.as_dict() for p in self.problems], "checks": self.checks}
+                "problems": [p.as_dict() for p in self.problems], "checks": self.checks,
+                "assumptions": self.assumptions, "conflicts": self.conflicts}
 
 
 def _kr(amount: int) -> str:
@@ -69,6 +72,11 @@ def reconcile_budget(rules: Rules, where: str) -> tuple[list[Problem], list[str]
 
     for total in rules.budget.totals:
         amounts = {part: (lines[part].amount_sek if part in lines else totals[part].amount_sek) for part in total.parts}
+        if total.unitemised_sek:
+            amounts["not itemised in the sources"] = total.unitemised_sek
+            problems.append(note(f"{where}: stated total {total.id}",
+                                 f"{total.label}: {_kr(total.unitemised_sek)} of {_kr(total.amount_sek)} is not itemised "
+                                 "in the sources; the tool distributes none of it", total.note))
         parts_sum = sum(amounts.values())
         diff = parts_sum - total.amount_sek
         found = [leaf for part in total.parts for leaf in leaves(part)]
@@ -106,14 +114,25 @@ def table_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
                                     f"the pot's {_kr(pot.amount_sek)}; the gap is reported as unpaid", gap.note))
         else:
             checks.append(f"pot {pot.id}: fixed table sums to the pot, {_kr(pot.amount_sek)}")
+        for d in pot.distribute.source_discrepancies:
+            problems.append(warning(f"{where}: pot {pot.id}, code {d.code}",
+                                    f"source discrepancy: the source prints {_kr(d.printed_sek)} for {d.code}, the rule "
+                                    f"file pays {_kr(table[d.code])} (assumption {d.assumption})",
+                                    _decision(rules, d.assumption)))
     return problems, checks
+
+
+def _decision(rules: Rules, assumption_id: str) -> str | None:
+    return next((a.decision for a in rules.assumptions if a.id == assumption_id), None)
 
 
 def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], list[str]]:
     """Qualifier counts the sources publish, against what this data gives (a warning if they differ)."""
     problems, checks = [], []
     counts = {sp.id: sp.qualified for sp in result.subpots}
-    for pub in rules.published:
+    for pub in rules.published.counts:
+        if not pub.comparable:
+            continue  # said aloud by published_notes
         if pub.pot not in counts:
             problems.append(error(f"{where}: published", f"names sub-pot {pub.pot!r}, which this run does not have",
                                   f"sub-pots: {', '.join(counts)}"))
@@ -124,6 +143,117 @@ def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], l
                                     f"the source reports {pub.qualified} ({pub.source.cite()})",
                                     "expected with other data than the year's real register figures"))
     return problems, checks
+
+
+def published_money(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
+    """The money the sources say was paid, against what these rules pay with the published qualifier counts.
+
+    This needs no register data: a proportional pot pays a sub-pot in full when anyone in it qualifies,
+    and an empty sub-pot's money goes where `on_empty` says. So it checks the rules themselves: an
+    `unpaid` default or a table that does not add up would make it fail.
+    """
+    from .pipeline import split
+
+    problems, checks = [], []
+    counts = {pub.pot: pub.qualified for pub in rules.published.counts}
+    for entry in rules.published.money:
+        paid, unknown = 0, []
+        for name in entry.pots:
+            pot = rules.pot(name.split("/")[0])
+            simulated, why = _simulate(pot, split(pot), counts)
+            if simulated is None:
+                unknown.append(why)
+                continue
+            paid += simulated[name] if name != pot.id else sum(simulated.values())
+        label = f"{where}: published money {entry.id}"
+        cite = rules.cite(entry.source)
+        if unknown:
+            problems.append(note(label, f"{entry.label}: cannot be checked: {'; '.join(unknown)}"))
+        elif paid == entry.paid_sek:
+            checks.append(f"published outcome reproduced by the rules: {entry.label}, {_kr(paid)} ({cite})")
+        else:
+            problems.append(error(label, f"{entry.label}: the sources say {_kr(entry.paid_sek)} was paid ({cite}); with "
+                                         f"the published qualifier counts these rules pay {_kr(paid)}",
+                                  "check on_empty, the sub-pot amounts and the fixed table"))
+    for item in rules.published.unchecked:
+        problems.append(note(f"{where}: published", f"not checked: {item.figure} ({rules.cite(item.source)}): {item.why}"))
+    for pub in rules.published.counts:
+        if not pub.comparable:
+            problems.append(note(f"{where}: published", f"not compared with the data: {pub.qualified} qualified for "
+                                                        f"{pub.pot} ({rules.cite(pub.source)}): {pub.why}"))
+    return problems, checks
+
+
+def _simulate(pot, parts, counts: dict[str, int]) -> tuple[dict[str, int] | None, str]:
+    """What each sub-pot pays given only how many qualified in it, or None and why that is not enough."""
+    missing = [sub_id for sub_id, _, _ in parts if sub_id not in counts]
+    if missing:
+        return None, f"the sources publish no qualifier count for {', '.join(missing)}"
+    spec = pot.distribute
+    paid: dict[str, int] = {}
+    for sub_id, _, budget in parts:
+        n = counts[sub_id]
+        if spec.method == "fixed_table":
+            if n not in (0, len(spec.table)):
+                return None, f"{n} of {len(spec.table)} qualified for {sub_id}: the table amounts depend on which"
+            paid[sub_id] = sum(spec.table.values()) if n else 0
+        elif spec.method == "per_unit" and spec.rate_sek is not None:
+            return None, f"{pot.id} pays a fixed rate per unit, which depends on the register data"
+        elif spec.among == "eligible" and pot.qualify:
+            return None, f"{pot.id} allocates among all eligible: what is paid depends on which qualify"
+        else:
+            paid[sub_id] = budget if n else 0
+    if pot.on_empty == "other_types":
+        takers = [sub_id for sub_id, _, _ in parts if counts[sub_id]]
+        if takers:
+            for sub_id, _, budget in parts:
+                if not counts[sub_id] and spec.method != "fixed_table":
+                    from .distribute import apportion
+
+                    moved = apportion(budget, {t: next(b for i, _, b in parts if i == t) for t in takers})
+                    for t in takers:
+                        paid[t] += moved[t].amount
+    return paid, ""
+
+
+def assumption_list(rules: Rules) -> tuple[list[dict], list[dict]]:
+    """The rule file's assumptions and source conflicts, as validate --json and run.json record them."""
+    assumptions = [{"id": a.id, "decision": a.decision, "evidence": a.evidence, "pots": a.pots,
+                    "source": rules.cite(a.source) if a.source else None} for a in rules.assumptions]
+    conflicts = [{"id": c.id, "conflict": c.conflict, "reading": c.reading, "pots": c.pots,
+                  "assumption": c.assumption} for c in rules.conflicts]
+    return assumptions, conflicts
+
+
+def data_notes(result, where: str) -> list[Problem]:
+    """What the data says about the rules' assumptions: values accepted as real, roles paid twice, units."""
+    rules, data = result.rules, result.data
+    problems = list(data.warnings)
+    for pot in rules.pots:
+        for sub_id, sub in zip(pot.subpot_ids(), pot.recipients):
+            if sub.source_unit and sub.source_unit not in sub.types:
+                problems.append(warning(f"{where}: pot {sub_id}",
+                                        f"the grant shared this sub-pot among {sub.source_unit} units; these rules and "
+                                        f"data pay {'/'.join(sub.types)} instead", sub.source_unit_note))
+    paid = {(r.type, r.code): amount for r, amount in result.totals()}
+    for county, name in sorted(data.counties.items()):
+        kommuner = [r for r in data.of_type("kommun") if r.county_code == county]
+        councils = [r for r in data.of_type("landsting") if r.county_code == county]
+        if len(kommuner) == 1 and councils and (("kommun", kommuner[0].code) in paid) and \
+                (("landsting", councils[0].code) in paid):
+            k, c = kommuner[0], councils[0]
+            problems.append(note(f"{where}: county {county} {name}",
+                                 f"kommun {k.code} {k.name} is the county's only kommun and holds the county council's "
+                                 f"role (landsting {c.code} {c.name}): it is considered in both roles, "
+                                 f"{_kr(paid[('kommun', k.code)])} as kommun and {_kr(paid[('landsting', c.code)])} "
+                                 "as landsting", "see the rule file's assumptions"))
+    return problems
+
+
+def run_notes(result, where: str) -> list[Problem]:
+    """Everything a run says aloud: the rule file's gaps, missing recipients, and what the data shows."""
+    return rule_warnings(result.rules, where) + recipient_checks(result.rules, result.data, where)[0] + \
+        data_notes(result, where)
 
 
 def recipient_checks(rules: Rules, data, where: str) -> tuple[list[Problem], list[str]]:
@@ -143,8 +273,8 @@ def recipient_checks(rules: Rules, data, where: str) -> tuple[list[Problem], lis
 
 
 def rule_warnings(rules: Rules, where: str) -> list[Problem]:
-    """What a run should say aloud: acknowledged gaps and money the tool does not model."""
-    return [p for check in (table_checks, reconcile_budget) for p in check(rules, where)[0]]
+    """What a run should say aloud: acknowledged gaps, source discrepancies, money not modelled."""
+    return [p for check in (table_checks, reconcile_budget, published_money) for p in check(rules, where)[0]]
 
 
 def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Report:
@@ -161,8 +291,9 @@ def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Repor
         return report
     report.year = rules.year
     report.checks.append(f"rule file {rules_path.name}: schema valid, every reference resolves")
+    report.assumptions, report.conflicts = assumption_list(rules)
     where = rules_path.name
-    for check in (table_checks, reconcile_budget):
+    for check in (table_checks, reconcile_budget, published_money):
         problems, checks = check(rules, where)
         report.problems += problems
         report.checks += checks
@@ -173,7 +304,10 @@ def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Repor
         report.problems += problems
         report.checks += checks
         result = compute(rules, data)
-        report.checks.append(f"dry run: {_kr(result.paid)} of {_kr(sum(p.amount_sek for p in rules.pots))} would be paid")
+        report.problems += data_notes(result, where)
+        withheld = f", {_kr(result.withheld)} withheld until conditions are met" if result.withheld else ""
+        report.checks.append(f"dry run: {_kr(result.paid)} of {_kr(sum(p.amount_sek for p in rules.pots))} would be "
+                             f"paid{withheld}")
         problems, checks = published_checks(rules, result, where)
         report.problems += problems
         report.checks += checks

@@ -2,7 +2,7 @@
 
 A case names a shipped rule file, optionally keeps only some pots (`pots`) and overrides values by
 dotted path (`set`, e.g. `PAL-50.on_empty: other_types` or `data.population.covers: [...]`); `input` maps file names to rows;
-`output` gives expected amounts per sub-pot and code, unpaid amounts and qualifier lists.
+`output` gives expected amounts per sub-pot and code, withheld and unpaid amounts and qualifier lists.
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def test_case(path, tmp_path):
         assert {str(c): got.get(str(c)) for c in amounts} == {str(c): a for c, a in amounts.items()}, case["name"]
     for sp_id, unpaid in (expected.get("unpaid") or {}).items():
         assert subpots[sp_id].unpaid == unpaid, f"{case['name']}: unpaid of {sp_id}"
+    for sp_id, withheld in (expected.get("withheld") or {}).items():
+        assert subpots[sp_id].withheld == withheld, f"{case['name']}: withheld of {sp_id}"
     for sp_id, codes in (expected.get("qualified") or {}).items():
         assert sorted(r.recipient.code for r in subpots[sp_id].rows if r.qualified) == sorted(map(str, codes))
     for sp in result.subpots:
-        assert sp.paid + sp.unpaid == sp.budget
+        assert sp.paid + sp.withheld + sp.unpaid == sp.budget

@@ -99,7 +99,7 @@ class Model(BaseModel):
 
 
 class Source(Model):
-    """Where a value comes from: a file in shared/seeds and a section, optionally the quote."""
+    """Where a value comes from: a document id and a section label of sources/index.yaml, optionally the quote."""
 
     document: str
     section: str

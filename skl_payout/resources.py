@@ -1,4 +1,4 @@
-"""Where the shipped rules, templates and sample data are: in the wheel, or in the source tree."""
+"""Where the shipped rules, templates, sample data and source documents are: in the wheel, or in the source tree."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def shipped(name: str) -> Path:
-    """`rules`, `templates` or `sample_data`: inside an installed wheel, else at the repository root."""
+    """`rules`, `templates`, `sample_data` or `sources`: inside an installed wheel, else at the repository root."""
     installed = _PACKAGE / "_shipped" / name
     return installed if installed.exists() else _PACKAGE.parent / name
 
@@ -23,3 +23,8 @@ def sample_data(year: int) -> Path:
 
 def shipped_years() -> list[int]:
     return sorted(int(p.stem) for p in shipped("rules").glob("*.yaml") if p.stem.isdigit())
+
+
+def sources_index() -> Path:
+    """The catalogue of the source documents the rule files cite (`document:` ids, sections)."""
+    return shipped("sources") / "index.yaml"

@@ -99,7 +99,8 @@ class Model(BaseModel):
 
 
 class Source(Model):
-    """Where a value comes from: a document the rule file lists under `sources`, its section, the quote."""
+    """Where a value comes from: a document the rule file lists under `sources` (an id of sources/index.yaml),
+    a section label of that document, optionally the quote."""
 
     document: str
     section: str

@@ -137,10 +137,10 @@ def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], l
             problems.append(error(f"{where}: published", f"names sub-pot {pub.pot!r}, which this run does not have",
                                   f"sub-pots: {', '.join(counts)}"))
         elif counts[pub.pot] == pub.qualified:
-            checks.append(f"published outcome reproduced: {pub.qualified} qualified for {pub.pot} ({pub.source.cite()})")
+            checks.append(f"published outcome reproduced: {pub.qualified} qualified for {pub.pot} ({rules.cite(pub.source)})")
         else:
             problems.append(warning(f"{where}: published", f"{pub.pot}: this data gives {counts[pub.pot]} qualified, "
-                                    f"the source reports {pub.qualified} ({pub.source.cite()})",
+                                    f"the source reports {pub.qualified} ({rules.cite(pub.source)})",
                                     "expected with other data than the year's real register figures"))
     return problems, checks
 

@@ -55,8 +55,9 @@ class PotLine:
     period: str | None
     payout: str | None
     withheld: int = 0
-    withheld_text: str = ""
+    withheld_text: str = ""  # "2 500 000 kr innehålls och betalas ut när ..."
     performance: bool = True
+    withheld_kr: str = ""
 
 
 @dataclass
@@ -135,7 +136,7 @@ def build_letters(result: Result) -> list[Letter]:
                 row.subpot.id, pot.title, row.qualified, checks, distribution_text(row, rules), row.amount,
                 fmt.kr(row.amount), rules.cite(pot.source), pot.source.quote, pot.period, pot.payout,
                 row.withheld, f"{fmt.kr(row.withheld)} innehålls och betalas ut {pot.withheld_until}" if row.withheld
-                else "", pot.performance,
+                else "", pot.performance, fmt.kr(row.withheld),
             ))
             letter.withheld += row.withheld
             for term in pot.terms:

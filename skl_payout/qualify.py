@@ -77,7 +77,7 @@ def check_flag(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
     label = spec.label or spec.column.split(".")[1].replace("_", " ")
     scope = " (länets)" if spec.level == "county" and recipient.type != "lan" else ""
     text = f"{label}{scope} uppfyllt: {fmt.yes_no(value)}"
-    return Check("flag", value, text, None, None, None if value else "villkoret är inte uppfyllt",
+    return Check("flag", value, text, None, None, None,
                  [data.where(spec.column, recipient)], f"{label}{scope}", "uppfyllt" if value else "inte uppfyllt")
 
 

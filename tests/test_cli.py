@@ -20,7 +20,7 @@ def test_run_2011_writes_the_contract_files(tmp_path):
     summary = read_csv(out / "summary.csv")
     assert {row["pot"] for row in summary} >= {"PAL-50/kommun", "SA/landsting", "DEV-66"}
     for row in summary:
-        assert int(row["paid_sek"]) + int(row["unpaid_sek"]) == int(row["budget_sek"])
+        assert int(row["paid_sek"]) + int(row["withheld_sek"]) + int(row["unpaid_sek"]) == int(row["budget_sek"])
     totals = read_csv(out / "totals.csv")
     payouts = read_csv(out / "payouts.csv")
     assert sum(int(r["amount_sek"]) for r in totals) == sum(int(r["amount_sek"]) for r in payouts)

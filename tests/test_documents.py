@@ -51,7 +51,7 @@ def test_a_pdf_letter_for_every_recipient_stating_its_amount(run_2011):
         assert len(matches) == 1, row
         text = plain(PdfReader(matches[0]).pages[0].extract_text())
         expected = plain(fmt.kr(int(row["amount_sek"])))
-        assert re.search(rf"Totalt belopp till .*{re.escape(expected)}", text, re.S), (row, text[:400])
+        assert re.search(rf"Totalt belopp som betalas ut till .*{re.escape(expected)}", text, re.S), (row, text[:400])
         assert "å" in text or "ä" in text or "ö" in text
     combined = PdfReader(letters / "samtliga-brev-2011.pdf")
     assert len(combined.pages) >= len(totals)
@@ -87,9 +87,10 @@ def test_letter_explains_a_near_miss(run_2011):
     stem = letter_stem("kommun", NEAR_MISS["code"], NEAR_MISS["name"])
     text = plain((GOLDEN_LETTERS / f"{stem}.md").read_text(encoding="utf-8"))
     of = f"({plain(fmt.number(int(NEAR_MISS['registered_deaths'])))} av {plain(fmt.number(int(NEAR_MISS['deaths'])))})"
-    shown = plain(fmt.percent(Fraction(int(NEAR_MISS["registered_deaths"]), int(NEAR_MISS["deaths"]))))
-    assert shown.startswith("49,") and f"{shown} {of}" in text
-    assert "inte uppfyllt" in text and "(1 fler behövdes)" in text
+    num, den = int(NEAR_MISS["registered_deaths"]), int(NEAR_MISS["deaths"])
+    shown = plain(fmt.measure_percent(Fraction(num, den), Fraction(1, 2)))
+    assert shown.startswith("49,") and f"{shown} {of}" in text  # never rounded up to 50,0 %
+    assert "inte uppfyllt" in text and f"1 fler behövdes, minst {num + 1} av {den}" in text  # exactly
 
 
 def test_only_regenerates_some_letters_and_keeps_the_rest(run_2011, tmp_path):

@@ -70,21 +70,28 @@ def test_2011_rules_follow_the_domain_decisions(dataset):
     for l in landsting:  # a landsting's key is the sum of its county's kommuner
         pop65[l["code"]] = sum(k["pop65"] for k in kommuner if k["county"] == l["code"])
     expected = {}
-    for pot, pct, budgets in (("PAL-50", 50, (28_000_000, 12_000_000)), ("PAL-70", 70, (7_000_000, 3_000_000))):
-        for rtype, members, budget in (("kommun", kommuner, budgets[0]), ("landsting", landsting, budgets[1])):
-            q = {a["code"]: pop65[a["code"]] for a in members if qualifies(a["reg"], a["deaths"], pct)}
-            shares = reference_shares(budget, q)
+    def share_pot(pot: str, budgets: tuple[int, int], qualified) -> None:
+        q = {rtype: {a["code"]: pop65[a["code"]] for a in members if qualified(a)}
+             for rtype, members in (("kommun", kommuner), ("landsting", landsting))}
+        budget = dict(zip(("kommun", "landsting"), budgets))
+        for empty, other in (("kommun", "landsting"), ("landsting", "kommun")):
+            if not q[empty] and q[other]:  # decision 5: an empty sub-pot goes to the other type
+                budget[other], budget[empty] = budget[other] + budget[empty], 0
+        for rtype, members in (("kommun", kommuner), ("landsting", landsting)):
+            shares = reference_shares(budget[rtype], q[rtype])
             for a in members:
                 expected[(f"{pot}/{rtype}", a["code"])] = shares.get(a["code"], 0)
-    for rtype, members, budget in (("kommun", kommuner, 35_000_000), ("landsting", landsting, 15_000_000)):
-        q = {a["code"]: pop65[a["code"]] for a in members if a["units"] > 0 and a["started"] >= a["units"]}
-        shares = reference_shares(budget, q)
-        for a in members:
-            expected[(f"SA/{rtype}", a["code"])] = shares.get(a["code"], 0)
+
+    for pot, pct, budgets in (("PAL-50", 50, (28_000_000, 12_000_000)), ("PAL-70", 70, (7_000_000, 3_000_000))):
+        share_pot(pot, budgets, lambda a, pct=pct: qualifies(a["reg"], a["deaths"], pct))
+    share_pot("SA", (35_000_000, 15_000_000), lambda a: a["units"] > 0 and a["started"] >= a["units"])
     table = RULES_2011.pot("DEV-66").distribute.table
     for county, _ in COUNTIES_2011:
         expected[("DEV-66", county)] = table[county] if approved[county] else 0
     assert got == expected
+    withheld = {sp.id: sp.withheld for sp in result.subpots}
+    assert withheld.pop("DEV-66") == sum(table[c] for c, _ in COUNTIES_2011 if not approved[c])
+    assert not any(withheld.values())
     for sp in result.subpots:
-        assert sp.paid + sp.unpaid == sp.budget
+        assert sp.paid + sp.withheld + sp.unpaid == sp.budget
         assert sp.paid == sp.budget or sp.qualified == 0 or sp.id == "DEV-66" or sp.key_sum == 0

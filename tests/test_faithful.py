@@ -70,7 +70,7 @@ def test_a_county_whose_plan_is_not_approved_has_its_amount_withheld(tmp_path):
     letters = tmp_path / "letters"
     assert cli("letters", "--year", "2011", "--format", "md", "--out", str(tmp_path / "l")).returncode == 0
     text = next((tmp_path / "l" / "letters").glob("lan-06-*.md")).read_text(encoding="utf-8")
-    assert "innehålls" in text and "godkänt länets handlingsplan" in text
+    assert "innehålls" in text and "handlingsplan har inkommit och godkänts av SKL" in text
     assert "får därför ingen utbetalning" not in text
 
 
@@ -94,7 +94,8 @@ def test_coverage_above_100_percent_is_accepted_qualifies_and_is_warned_about(sa
     qualified = {r["code"] for r in read_csv(out / "payouts.csv") if r["pot"] == "PAL-70/kommun" and r["qualified"] == "true"}
     assert set(over) <= qualified
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert sum("registered_deaths" in w["message"] for w in manifest["warnings"]) == len(over)
+    warned = {w["message"].split(":")[0] for w in manifest["warnings"] if "registered_deaths" in w["message"]}
+    assert set(over) <= warned
 
 
 def test_more_units_started_than_relevant_is_still_an_error(sample_copy):
@@ -152,7 +153,7 @@ def test_the_published_money_check_fails_when_the_table_is_used_as_printed(tmp_p
     path = tmp_path / "2010.yaml"
     block = line.replace("3000000", "2500000")
     text = text.replace(line, block, 1)
-    text = re.sub(r"\n\s+source_discrepancies:\n(\s+- .*\n)+", "\n", text, count=1)
+    text = re.sub(r"\n\s+source_discrepancies:.*\n(\s+- .*\n)+", "\n", text, count=1)
     text = text.replace("      table_source:", "      acknowledged_gap: {amount_sek: 500000, note: som tryckt}\n"
                         "      table_source:", 1)
     path.write_text(text, encoding="utf-8")
@@ -210,7 +211,9 @@ def test_validate_notes_gotland_and_the_regiondelar():
     v2014 = cli("validate", "--year", "2014")
     assert re.search(r"kommun 0980 Gotland is the county's only kommun", v2014.stdout)
     v2010 = cli("validate", "--year", "2010")
-    assert "PAL-40/landsting: the grant shared this sub-pot among regiondel" in v2010.stdout
+    report = json.loads(cli("validate", "--year", "2010", "--json").stdout)["reports"][0]
+    assert any(p["where"].endswith("pot PAL-40/landsting") and "the grant shared this sub-pot among regiondel"
+               in p["message"] for p in report["problems"])
 
 
 def test_report_and_run_json_show_the_assumptions(tmp_path):

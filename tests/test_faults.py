@@ -450,7 +450,7 @@ def test_a_rerun_keeps_letters_only_when_rules_data_and_results_are_the_same(two
     assert {k: v for k, v in snapshot(out).items() if k.startswith("letters/")} == letters
     rules = tmp_path / "2011.yaml"
     rules.write_text((RULES / "2011.yaml").read_text(encoding="utf-8").replace(
-        "betalas ut under första kvartalet 2012", "betalas ut under andra kvartalet 2012", 1), encoding="utf-8")
+        "avseende 2011 under första kvartalet 2012", "avseende 2011 under andra kvartalet 2012", 1), encoding="utf-8")
     changed = invoke("run", "--rules", str(rules), "--data", str(a), "--out", str(out))
     assert changed.exit_code == 0 and "letter file(s)" in changed.stderr and "were removed" in changed.stderr
     assert not (out / "letters").exists()

@@ -226,3 +226,17 @@ def test_a_quote_in_the_wrong_section_is_reported():
     assert quote_in(quote, section_text("regeringsbeslut-2011", "Ärendet"))
     assert not quote_in(quote, section_text("genomforandeplan-2011", "Bakgrund"))
     assert not quote_in(quote, section_text("regeringsbeslut-2011", "Regeringens beslut"))
+
+
+@pytest.mark.parametrize("rule_file", RULE_FILES, ids=[p.name for p in RULE_FILES])
+def test_a_rule_files_sources_agree_with_the_catalogue(rule_file):
+    """What a letter prints for a document (cite_as) and its title come from the catalogue, word for word."""
+    raw, _ = parse_yaml(rule_file.read_text(encoding="utf-8"))
+    listed = raw.get("sources") or {}
+    assert listed, f"{rule_file.name} lists no sources"
+    cited = {cite["document"] for name, _, cite in CITATIONS if name == rule_file.name}
+    assert cited <= set(listed), f"{rule_file.name} cites documents it does not list: {cited - set(listed)}"
+    for doc_id, doc in listed.items():
+        assert doc_id in index(), f"{rule_file.name}: {doc_id} is not in sources/index.yaml"
+        for key in ("title", "cite_as", "file"):
+            assert doc[key] == index()[doc_id][key], f"{rule_file.name}: sources.{doc_id}.{key} differs from the catalogue"

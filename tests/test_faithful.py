@@ -312,3 +312,13 @@ def test_rounding_examples():
     assert fmt.measure_percent(Fraction(3, 7), Fraction(1, 2)) == "42,9\u00a0%"
     assert fmt.measure_percent(Fraction(4999, 10000), Fraction(1, 2)) == "49,99\u00a0%"
     assert fmt.measure_percent(Fraction(1, 2), Fraction(1, 2)) == "50,0\u00a0%"
+
+
+def test_every_source_conflict_is_handled_or_shown_in_some_rule_file():
+    """Each contradiction SOURCE_ANALYSIS §8.2 lists is an entry of at least one year's rule file."""
+    analysis = (Path(__file__).parent.parent / "docs" / "SOURCE_ANALYSIS.md").read_text(encoding="utf-8")
+    table = analysis[analysis.index("### 8.2"):analysis.index("### 8.3")]
+    listed = set(re.findall(r"^\| (C\d+) \|", table, re.M))
+    assert len(listed) >= 30
+    shown = {c.id for year in (2010, 2011, 2014) for c in load_rules(RULES / f"{year}.yaml").conflicts}
+    assert listed <= shown, f"conflicts neither handled nor shown: {sorted(listed - shown, key=lambda c: int(c[1:]))}"

@@ -332,7 +332,8 @@ def diff(
     if csv_path is not None:
         write_diff_csv(d, csv_path, (out_a, out_b))
     if as_json:
-        emit(json.dumps({"changes": d.changes, "inputs": d.inputs, "net_sek": d.net_sek}, indent=2, ensure_ascii=False))
+        emit(json.dumps({"changes": d.changes, "withheld": d.withheld, "inputs": d.inputs, "net_sek": d.net_sek},
+                        indent=2, ensure_ascii=False))
         return
     if d.inputs:
         table = Table(title="Inputs that changed")
@@ -355,6 +356,15 @@ def diff(
         console.print(f"Net change: {fmt.kr(d.net_sek)}")
     else:
         console.print("No recipient's amount changed.")
+    if d.withheld:
+        table = Table(title=f"Withheld amounts that changed ({len(d.withheld)} recipients)")
+        for col in ("Type", "Code", "Name", "Before", "After", "Change"):
+            table.add_column(col, justify="right" if col in ("Before", "After", "Change") else "left")
+        for c in d.withheld:
+            sign = "+" if c["change_sek"] > 0 else ""
+            table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
+                          fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
+        console.print(table)
     if csv_path is not None:
         console.print(f"Wrote {csv_path}")
 

@@ -93,6 +93,7 @@ def _manifest(folder: Path) -> dict:
 class Diff:
     changes: list[dict] = field(default_factory=list)  # recipients whose amount changed
     inputs: list[dict] = field(default_factory=list)  # input files (and rules) whose content changed
+    withheld: list[dict] = field(default_factory=list)  # recipients whose withheld amount changed
 
     @property
     def net_sek(self) -> int:
@@ -113,6 +114,12 @@ def diff(a: Path, b: Path) -> Diff:
             result.changes.append({"recipient_type": key[0], "code": key[1], "name": (rb or ra)["name"],
                                    "before_sek": before, "after_sek": after, "change_sek": after - before})
     ma, mb = _manifest(a), _manifest(b)
+    wa, wb = _withheld(ma), _withheld(mb)
+    for key in sorted(set(wa) | set(wb)):
+        before, after = wa.get(key, (0, ""))[0], wb.get(key, (0, ""))[0]
+        if before != after:
+            result.withheld.append({"recipient_type": key[0], "code": key[1], "name": (wb.get(key) or wa.get(key))[1],
+                                    "before_sek": before, "after_sek": after, "change_sek": after - before})
     ia = {i["file"]: i["sha256"] for i in ma["inputs"]}
     ib = {i["file"]: i["sha256"] for i in mb["inputs"]}
     ia["rules: " + Path(ma["rules"]["path"]).name] = ma["rules"]["sha256"]
@@ -122,6 +129,18 @@ def diff(a: Path, b: Path) -> Diff:
             status = "added" if name not in ia else "removed" if name not in ib else "changed"
             result.inputs.append({"file": name, "status": status, "before": ia.get(name), "after": ib.get(name)})
     return result
+
+
+def _withheld(manifest: dict) -> dict[tuple[str, str], tuple[int, str]]:
+    """(type, code) -> (withheld kronor, name) from run.json; a run before withheld existed held none."""
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    entries = manifest.get("withheld")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("withheld_sek"), int):
+            continue
+        key = (str(entry.get("recipient_type")), str(entry.get("code")))
+        found[key] = (found.get(key, (0, ""))[0] + entry["withheld_sek"], str(entry.get("name", "")))
+    return found
 
 
 def write_diff_csv(d: Diff, path: Path, runs: tuple[Path, ...] = ()) -> None:

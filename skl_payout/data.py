@@ -340,10 +340,17 @@ def _percent(part: int, whole: int) -> str:
 
 
 def capped(problems: list[Problem], label: str, limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:
-    """The first `limit` problems and one line counting the rest: a wrong file must not flood the screen."""
+    """The first `limit` problems and one line counting the rest: a wrong file must not flood the screen.
+
+    Warnings are counted apart from errors: a file of accepted values is never turned into an error.
+    """
     if len(problems) <= limit:
         return problems
-    return problems[:limit] + [error(label, f"... and {len(problems) - limit} more problems in this file")]
+    rest = len(problems) - limit
+    if all(p.severity != "error" for p in problems):
+        return problems[:limit] + [warning(label, f"... and {rest} more rows like these, each accepted and used as "
+                                                  "it stands")]
+    return problems[:limit] + [error(label, f"... and {rest} more problems in this file")]
 
 
 def _cell_text(value: Any) -> str:
@@ -664,7 +671,7 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
         except PayoutError as exc:
             found += exc.problems
         problems += capped([p for p in found if p.severity == "error"], spec.file)
-        notices += [p for p in found if p.severity != "error"]
+        notices += capped([p for p in found if p.severity != "error"], spec.file)
     if any(p.severity == "error" for p in problems):
         raise PayoutError(problems + notices)
     return Dataset(folder, recipients, counties, tables, files, digests, notices)

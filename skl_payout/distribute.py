@@ -45,7 +45,7 @@ def per_unit(total: int, units: Mapping[Hashable, int], rate: int) -> dict[Hasha
     paid = {k: Share(rate * n, Fraction(rate * n), rate * n, 0) for k, n in units.items()}
     if sum(s.amount for s in paid.values()) > total:
         raise PayoutError(
-            f"per-unit payments ({sum(s.amount for s in paid.values())} kr) exceed the pot ({total} kr); "
+            f"per-unit payments ({sum(s.amount for s in paid.values())} kr) exceed the sub-pot's budget ({total} kr); "
             "lower rate_sek or use a rate derived from the pot"
         )
     return paid

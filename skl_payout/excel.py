@@ -59,9 +59,13 @@ def write_excel(result: Result, folder: Path) -> Path:
     used: set[str] = set()
     ws = wb.active
     ws.title = _sheet_title("Totalt", used)
-    totals = [[r.type, r.code, r.name, r.county_code, amount] for r, amount in result.totals()]
-    totals.append(["", "", "Summa", "", sum(a for *_, a in totals)])
-    _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Belopp (kr)"], totals, {2, 4}, {5})
+    held: dict = {}
+    for sp in result.subpots:
+        for row in sp.rows:
+            held[row.recipient] = held.get(row.recipient, 0) + row.withheld
+    totals = [[r.type, r.code, r.name, r.county_code, amount, held.get(r, 0)] for r, amount in result.totals()]
+    totals.append(["", "", "Summa", "", sum(t[4] for t in totals), sum(t[5] for t in totals)])
+    _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Belopp (kr)", "Innehållet (kr)"], totals, {2, 4}, {5, 6})
 
     ws = wb.create_sheet(_sheet_title("Potter", used))
     summary = [[sp.id, sp.pot.title, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.qualified, sp.eligible]

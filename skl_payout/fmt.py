@@ -37,20 +37,24 @@ def percent(value: Fraction, places: int = 1, nbsp: bool = True) -> str:
     return text if nbsp else text.replace(NBSP, " ")
 
 
-def measure_percent(value: Fraction, threshold: Fraction, nbsp: bool = True) -> str:
-    """A measured share as people round it (3/7 -> '42,9 %'), but never on the wrong side of the threshold.
+def measure_percent(value: Fraction, thresholds: Fraction | list[Fraction], nbsp: bool = True) -> str:
+    """A measured share as people round it (3/7 -> '42,9 %'), but never on the wrong side of a threshold.
 
-    Where the usual rounding would cross the threshold (49,996 % of a 50 % requirement shows as 50,0 %),
-    as many decimals as it takes are shown (49,996 %); the verdict itself always comes from the exact
-    comparison, never from this text.
+    Where the usual rounding would cross a threshold it is compared with (49,996 % of a 50 % requirement
+    shows as 50,0 %), as many decimals as it takes are shown (49,996 %). Give every threshold the same
+    measure meets (50 % and 70 %), so one letter shows one value for it. The verdict always comes from
+    the exact comparison, never from this text.
     """
     exact = value * 100
-    limit = threshold * 100
+    limits = [t * 100 for t in (thresholds if isinstance(thresholds, list) else [thresholds])]
     for places in range(1, 7):
         shown = _rounded(exact, places, ROUND_HALF_UP)
-        if (shown >= limit) == (exact >= limit):
+        if all((shown >= limit) == (exact >= limit) for limit in limits):
             return _percent_text(shown, places, nbsp)
-    shown = _rounded(exact, 6, ROUND_CEILING if exact >= limit else ROUND_FLOOR)
+    shown = _rounded(exact, 6, ROUND_HALF_UP)
+    for limit in limits:  # beyond six places, round towards the true side of each threshold it would cross
+        if (shown >= limit) != (exact >= limit):
+            shown = _rounded(exact, 6, ROUND_CEILING if exact >= limit else ROUND_FLOOR)
     return _percent_text(shown, 6, nbsp)
 
 

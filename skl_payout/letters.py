@@ -55,7 +55,7 @@ class PotLine:
     period: str | None
     payout: str | None
     withheld: int = 0
-    withheld_text: str = ""  # "2 500 000 kr innehålls och betalas ut när ..."
+    withheld_text: str = ""  # "2 500 000 kr innehålls och betalas ut när ..." (the rule file's withheld_until)
     performance: bool = True
     withheld_kr: str = ""
 
@@ -89,7 +89,7 @@ def distribution_text(row: Row, rules) -> str:
         cite = rules.cite(spec.table_source) if spec.table_source else "fastställd tabell"
         text = f"Fast belopp enligt tabell ({cite}): {fmt.kr(spec.table[row.recipient.code])}."
         if row.withheld:
-            return text + f" Beloppet innehålls och betalas ut {sp.pot.withheld_until}."
+            return text + f" Beloppet innehålls {sp.pot.withheld_until}."
         return text if row.qualified else text + " Beloppet betalas inte ut eftersom villkoret inte är uppfyllt."
     if row.share is None:
         return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
@@ -108,7 +108,7 @@ def distribution_text(row: Row, rules) -> str:
     if row.share.extra:
         text += " Avrundningen gav en extra krona enligt den största resten."
     if row.withheld:
-        text += f" Tilldelningen innehålls och betalas ut {sp.pot.withheld_until}."
+        text += f" Tilldelningen innehålls {sp.pot.withheld_until}."
     elif spec.among == "eligible" and not row.qualified:
         text += " Tilldelningen betalas inte ut eftersom villkoren inte är uppfyllda."
     return text
@@ -135,7 +135,7 @@ def build_letters(result: Result) -> list[Letter]:
             letter.lines.append(PotLine(
                 row.subpot.id, pot.title, row.qualified, checks, distribution_text(row, rules), row.amount,
                 fmt.kr(row.amount), rules.cite(pot.source), pot.source.quote, pot.period, pot.payout,
-                row.withheld, f"{fmt.kr(row.withheld)} innehålls och betalas ut {pot.withheld_until}" if row.withheld
+                row.withheld, f"{fmt.kr(row.withheld)} innehålls {pot.withheld_until}" if row.withheld
                 else "", pot.performance, fmt.kr(row.withheld),
             ))
             letter.withheld += row.withheld

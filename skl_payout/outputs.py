@@ -92,6 +92,10 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "total_budget_sek": sum(p.amount_sek for p in result.rules.pots),
         "total_paid_sek": result.paid,
         "total_withheld_sek": result.withheld,
+        # per recipient: money allocated but held until a condition is met (not in totals.csv, which pays)
+        "withheld": [{"pot": sp.id, "recipient_type": r.recipient.type, "code": r.recipient.code,
+                      "name": r.recipient.name, "withheld_sek": r.withheld, "until": sp.pot.withheld_until}
+                     for sp in result.subpots for r in sp.rows if r.withheld],
     }
 
 

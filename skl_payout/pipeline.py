@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from . import fmt
 from .data import Dataset, Recipient
 from .distribute import Share, apportion, per_unit
 from .errors import PayoutError, error
@@ -120,13 +121,16 @@ def eligible(pot: Pot, types: list[str], data: Dataset) -> list[Recipient]:
 
 def compute(rules: Rules, data: Dataset) -> Result:
     subpots: list[SubPotResult] = []
+    thresholds: dict[tuple[str, str], list] = {}
+    for cond in (c.ratio for p in rules.pots for c in p.qualify if c.ratio):
+        thresholds.setdefault((cond.numerator, cond.denominator), []).append(cond.at_least)
     for pot in rules.pots:
         parts = []
         for sub_id, types, amount in split(pot):
             sp = SubPotResult(sub_id, pot, types, amount, amount)
             for recipient in eligible(pot, types, data):
                 key = data.value(pot.distribute.key, recipient) if pot.distribute.key else None
-                sp.rows.append(Row(sp, recipient, qualify(pot, recipient, data), key, None))
+                sp.rows.append(Row(sp, recipient, qualify(pot, recipient, data, thresholds), key, None))
             parts.append(sp)
         subpots += parts
     _exclusive_tiers(rules, subpots)
@@ -156,7 +160,12 @@ def _exclusive_tiers(rules: Rules, subpots: list[SubPotResult]) -> None:
 
 
 def _hand_over_empty(pot: Pot, parts: list[SubPotResult]) -> None:
-    if pot.on_empty != "other_types" or len(parts) < 2:
+    """Decision 5: a sub-pot nobody qualifies for goes to the pot's other types.
+
+    Not where allocations are fixed before qualification (`among: eligible`): there each eligible
+    recipient's allocation is withheld or unpaid as `unmet` says, and is never anyone else's.
+    """
+    if pot.on_empty != "other_types" or len(parts) < 2 or pot.distribute.among == "eligible":
         return
     empty = [sp for sp in parts if sp.qualified == 0]
     takers = [sp for sp in parts if sp.qualified > 0]
@@ -166,8 +175,8 @@ def _hand_over_empty(pot: Pot, parts: list[SubPotResult]) -> None:
         moved = apportion(sp.budget, {t.id: t.original_budget for t in takers})
         for taker in takers:
             taker.budget += moved[taker.id].amount
-            taker.transfers.append(f"+{moved[taker.id].amount} kr från {sp.id} (inga kvalificerade)")
-        sp.transfers.append(f"{sp.budget} kr överfört till {', '.join(t.id for t in takers)} (inga kvalificerade)")
+            taker.transfers.append(f"+{fmt.kr(moved[taker.id].amount, nbsp=False)} från {sp.id} (inga kvalificerade)")
+        sp.transfers.append(f"{fmt.kr(sp.budget, nbsp=False)} överfört till {', '.join(t.id for t in takers)} (inga kvalificerade)")
         sp.budget = 0
 
 
@@ -189,7 +198,10 @@ def _distribute(sp: SubPotResult, data: Dataset) -> None:
         if not pool or sp.key_sum == 0 or sp.budget == 0:
             shares = {}
         elif spec.method == "per_unit" and spec.rate_sek is not None:
-            shares = per_unit(sp.budget, weights, spec.rate_sek)
+            try:
+                shares = per_unit(sp.budget, weights, spec.rate_sek)
+            except PayoutError as exc:
+                raise PayoutError(error(f"pot {sp.id}", str(exc))) from None
         else:
             shares = apportion(sp.budget, weights)
     for row in sp.rows:
@@ -199,7 +211,10 @@ def _distribute(sp: SubPotResult, data: Dataset) -> None:
                 row.qualification.checks.append(check_matching_funds(cond, row.recipient, data, share.amount))
         row.share = share
         row.amount = share.amount if share is not None and row.qualified else 0
-        held = share is not None and not row.qualified and sp.pot.unmet == "withheld"
+        # withheld only for a condition that can still be met: a recipient replaced by a higher
+        # exclusive tier is paid there, and its allocation here is never paid
+        unmet = [c for c in row.qualification.checks if not c.passed]
+        held = share is not None and unmet and sp.pot.unmet == "withheld" and any(c.kind != "tier" for c in unmet)
         row.withheld = share.amount if held else 0
 
 

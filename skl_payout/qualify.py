@@ -44,7 +44,8 @@ class Qualification:
         return next((c for c in self.checks if c.kind == "ratio"), None)
 
 
-def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
+def check_ratio(cond: Condition, recipient: Recipient, data: Dataset, shown_against: list | None = None) -> Check:
+    """`shown_against`: every threshold this measure meets in the rules, so the shown share agrees everywhere."""
     spec = cond.ratio
     num, den = data.value(spec.numerator, recipient), data.value(spec.denominator, recipient)
     inputs = [data.where(spec.numerator, recipient), data.where(spec.denominator, recipient)]
@@ -56,7 +57,7 @@ def check_ratio(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
                      f"{num} av {den}")
     value = Fraction(num, den)
     passed = value >= spec.at_least
-    shown = fmt.measure_percent(value, spec.at_least, nbsp=False)
+    shown = fmt.measure_percent(value, shown_against or [spec.at_least], nbsp=False)
     of = f"{fmt.number(num, nbsp=False)} av {fmt.number(den, nbsp=False)}"
     text = f"{spec.label} {shown} ({of}) {'≥' if passed else '<'} {need}"
     shortfall = None
@@ -81,12 +82,16 @@ def check_flag(cond: Condition, recipient: Recipient, data: Dataset) -> Check:
                  [data.where(spec.column, recipient)], f"{label}{scope}", "uppfyllt" if value else "inte uppfyllt")
 
 
-def qualify(pot: Pot, recipient: Recipient, data: Dataset) -> Qualification:
-    """Every condition except matching funds, which needs the allocation (see distribute)."""
+def qualify(pot: Pot, recipient: Recipient, data: Dataset, thresholds: dict | None = None) -> Qualification:
+    """Every condition except matching funds, which needs the allocation (see distribute).
+
+    `thresholds`: (numerator, denominator) -> every threshold the rules compare that measure with.
+    """
     checks = []
     for cond in pot.qualify:
         if cond.ratio:
-            checks.append(check_ratio(cond, recipient, data))
+            measure = (cond.ratio.numerator, cond.ratio.denominator)
+            checks.append(check_ratio(cond, recipient, data, (thresholds or {}).get(measure)))
         elif cond.flag:
             checks.append(check_flag(cond, recipient, data))
     return Qualification(checks)

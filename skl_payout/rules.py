@@ -114,9 +114,9 @@ class Source(Model):
 class SourceDocument(Model):
     """A source document the rule file cites by a short id: how a letter names it."""
 
-    title: str  # the document's own title
-    cite_as: str  # what a letter prints, e.g. "Regeringsbeslut S2011/983/FST"
-    file: str | None = None  # in the repository's sources/ folder
+    title: Annotated[str, Field(min_length=1)]  # the document's own title
+    cite_as: Annotated[str, Field(min_length=1)]  # what a letter prints, e.g. "SKL:s genomförandeplan för 2011"
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None  # a name in sources/
 
 
 class Assumption(Model):
@@ -281,13 +281,20 @@ class Distribution(Model):
         return self
 
 
+def _positive_share(value: Any) -> Fraction:
+    ratio = _proportion(value)
+    if ratio == 0:
+        raise ValueError("a sub-pot of 0 % pays nobody: leave the type out instead")
+    return ratio
+
+
 class SubPot(Model):
     """A pot's share for one recipient type (or several sharing one pot)."""
 
     type: RecipientType | list[RecipientType]
     id: str | None = None
-    amount_sek: Kronor | None = None
-    share: Ratio | None = None
+    amount_sek: Annotated[Kronor, Field(gt=0)] | None = None  # a sub-pot of 0 kr pays nobody
+    share: Annotated[Fraction, BeforeValidator(_positive_share)] | None = None
     source: Source | None = None
     source_unit: RecipientType | None = None  # the unit the grant itself used, when the data pays another
     source_unit_note: str | None = None
@@ -324,7 +331,10 @@ class Pot(Model):
     # a recipient that fails a condition of a fixed table (or of an allocation among all eligible):
     # its amount is returned (unpaid) or held until the condition is met (withheld)
     unmet: Literal["unpaid", "withheld"] = "unpaid"
-    withheld_until: str | None = None  # the condition in a letter's words: "när SKL har godkänt länets handlingsplan"
+    # what a letter says of withheld money, after "2 500 000 kr innehålls": "och betalas ut när länets
+    # handlingsplan har inkommit och godkänts av SKL", with the source that states it (quoted)
+    withheld_until: str | None = None
+    withheld_source: Source | None = None
     tier_of: str | None = None
     tier_mode: Literal["additive", "exclusive"] = "additive"
     period: str | None = None  # the measurement period, only where the sources state one
@@ -377,10 +387,12 @@ class Pot(Model):
             if self.distribute.method != "fixed_table" and self.distribute.among != "eligible":
                 raise ValueError("unmet: withheld holds an allocation a recipient has before it qualifies: it needs "
                                  "method fixed_table or distribute.among: eligible")
-            if not self.withheld_until:
-                raise ValueError("unmet: withheld needs withheld_until, the condition in a letter's words")
-        elif self.withheld_until:
-            raise ValueError("withheld_until belongs to unmet: withheld")
+            if not self.withheld_until or self.withheld_source is None or not self.withheld_source.quote:
+                raise ValueError("unmet: withheld needs withheld_until (what a letter says after \"… kr innehålls\") "
+                                 "and withheld_source with the quote that states it: a letter promises nothing "
+                                 "the sources do not say")
+        elif self.withheld_until or self.withheld_source:
+            raise ValueError("withheld_until and withheld_source belong to unmet: withheld")
         seen: set[str] = set()
         for r in self.recipients:
             for t in r.types:
@@ -427,10 +439,16 @@ class Published(Model):
     """A qualifier count the sources report, which a run on the real data should reproduce (checked by validate)."""
 
     pot: str  # a sub-pot id as in summary.csv, e.g. PAL-40/kommun
-    qualified: int
+    qualified: Annotated[int, Field(ge=0)]
     comparable: bool = True  # False: counted in other units than the data (e.g. 31 regiondelar, not 21 landsting)
     why: str | None = None
     source: Source
+
+    @model_validator(mode="after")
+    def _why(self) -> "Published":
+        if not self.comparable and not self.why:
+            raise ValueError("comparable: false needs why: the reason the count cannot be compared with the data")
+        return self
 
 
 class PublishedMoney(Model):
@@ -635,16 +653,31 @@ def _check_notes(rules: Rules) -> list[tuple[tuple, str]]:
             if d.assumption not in ids:
                 found.append((("pots", i, "distribute", "source_discrepancies", j, "assumption"),
                               f"names unknown assumption {d.assumption!r}"))
-    for kind in ("counts", "money"):
-        for i, entry in enumerate(getattr(rules.published, kind)):
-            for pot in ([entry.pot] if kind == "counts" else entry.pots):
-                if pot not in money:
-                    found.append((("published", kind, i), f"names unknown pot {pot!r}; pots and sub-pots: "
-                                                         f"{', '.join(sorted(money))}"))
-    if rules.sources:
-        for loc, source in _citations(rules):
-            if source.document not in rules.sources:
-                found.append((loc + ("document",), f"cites {source.document!r}, which is not listed under sources"))
+    subpots = {sub for p in rules.pots for sub in p.subpot_ids()}
+    counted: set[str] = set()
+    for i, entry in enumerate(rules.published.counts):
+        if entry.pot not in subpots:
+            found.append((("published", "counts", i, "pot"), f"names {entry.pot!r}, which is not a sub-pot; a count "
+                                                             f"is per sub-pot: {', '.join(sorted(subpots))}"))
+        elif entry.pot in counted:
+            found.append((("published", "counts", i, "pot"), f"{entry.pot} has two published counts"))
+        counted.add(entry.pot)
+    money_entries = [m.id for m in rules.published.money]
+    for i, entry in enumerate(rules.published.money):
+        if money_entries.count(entry.id) > 1:
+            found.append((("published", "money", i, "id"), f"id {entry.id!r} is used twice"))
+        for pot in entry.pots:
+            if pot not in money:
+                found.append((("published", "money", i, "pots"), f"names unknown pot {pot!r}; pots and sub-pots: "
+                                                                 f"{', '.join(sorted(money))}"))
+        pots = entry.pots
+        if len(set(pots)) < len(pots) or any(p.split("/")[0] in pots for p in pots if "/" in p):
+            found.append((("published", "money", i, "pots"), "names the same money twice (a pot and its sub-pot, "
+                                                             "or one pot twice)"))
+    for loc, source in _citations(rules):  # a letter names a document by its title, never by an id
+        if source.document not in rules.sources:
+            found.append((loc + ("document",), f"cites {source.document!r}, which is not listed under sources "
+                                               "(id: {title, cite_as, file})"))
     return found
 
 

@@ -122,6 +122,42 @@ def table_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
     return problems, checks
 
 
+def source_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
+    """Every citation against the shipped source documents: the section exists, the quote stands there.
+
+    A rule file is data anyone can edit, and what it quotes reaches letters and reports under a
+    source's name; so a quote the source does not contain is an error, not a test failure.
+    """
+    from . import sources
+    from .rules import _citations, _path_text
+
+    problems, checks = [], []
+    shipped = sources.catalogue()
+    unchecked: set[str] = set()
+    count = 0
+    for loc, cite in _citations(rules):
+        if cite.document not in shipped:
+            unchecked.add(cite.document)
+            continue
+        listed = rules.sources.get(cite.document)
+        why = sources.check(cite.document, cite.section, cite.quote, listed.file if listed else None)
+        if why:
+            problems.append(error(f"{where}: {_path_text(loc)}", why,
+                                  "quote the source verbatim (see sources/README.md), or correct the section"))
+        count += 1
+    for doc_id, doc in rules.sources.items():
+        if doc_id in shipped and (doc.title, doc.cite_as) != (shipped[doc_id]["title"], shipped[doc_id]["cite_as"]):
+            problems.append(warning(f"{where}: sources.{doc_id}", "title or cite_as differs from the shipped "
+                                    "catalogue (sources/index.yaml): letters name the document differently"))
+    if unchecked:
+        problems.append(note(f"{where}: sources", f"cites {', '.join(sorted(unchecked))}, not among the shipped "
+                                                  "source documents: those quotes are not checked"))
+    if count:
+        checks.append(f"{count} citations checked against the shipped source documents: every section exists and "
+                      "every quote stands in it verbatim")
+    return problems, checks
+
+
 def _decision(rules: Rules, assumption_id: str) -> str | None:
     return next((a.decision for a in rules.assumptions if a.id == assumption_id), None)
 
@@ -274,7 +310,8 @@ def recipient_checks(rules: Rules, data, where: str) -> tuple[list[Problem], lis
 
 def rule_warnings(rules: Rules, where: str) -> list[Problem]:
     """What a run should say aloud: acknowledged gaps, source discrepancies, money not modelled."""
-    return [p for check in (table_checks, reconcile_budget, published_money) for p in check(rules, where)[0]]
+    return [p for check in (source_checks, table_checks, reconcile_budget, published_money)
+            for p in check(rules, where)[0]]
 
 
 def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Report:
@@ -293,7 +330,7 @@ def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Repor
     report.checks.append(f"rule file {rules_path.name}: schema valid, every reference resolves")
     report.assumptions, report.conflicts = assumption_list(rules)
     where = rules_path.name
-    for check in (table_checks, reconcile_budget, published_money):
+    for check in (source_checks, table_checks, reconcile_budget, published_money):
         problems, checks = check(rules, where)
         report.problems += problems
         report.checks += checks

@@ -296,16 +296,33 @@ def shown_value(text: str) -> Fraction:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.integers(0, 5000), st.integers(1, 5000), st.integers(1, 100))
-def test_a_share_is_rounded_the_normal_way_but_never_across_the_threshold(num, den, pct):
-    value, threshold = Fraction(num, den), Fraction(pct, 100)
-    text = fmt.measure_percent(value, threshold)
+@given(st.integers(0, 100_000), st.integers(1, 100_000), st.lists(st.integers(1, 1000), min_size=1, max_size=3))
+def test_a_share_is_rounded_the_normal_way_but_never_across_a_threshold(num, den, permille):
+    value, thresholds = Fraction(num, den), [Fraction(p, 1000) for p in permille]
+    text = fmt.measure_percent(value, thresholds)
     shown = shown_value(text)
-    assert (shown >= threshold) == (value >= threshold), (value, threshold, text)
+    for threshold in thresholds:
+        assert (shown >= threshold) == (value >= threshold), (value, threshold, text)
     one_place = Fraction(int(value * 1000 + Fraction(1, 2)), 1000)
-    if (one_place >= threshold) == (value >= threshold):
+    if all((one_place >= t) == (value >= t) for t in thresholds):
         assert shown == one_place, (value, text)  # the usual rounding when it tells the truth
     assert abs(shown - value) <= Fraction(1, 2000)
+
+
+def test_one_letter_shows_one_value_for_a_measure_compared_with_two_thresholds(sample_copy, tmp_path):
+    data = sample_copy(2011)
+    path = data / "palliativregistret.csv"
+    rows = list(csv.reader(open(path, encoding="utf-8")))
+    by_code = {r[0]: r for r in rows[1:]}
+    by_code["0114"][1:3] = ["4999", "10000"]  # 49,99 %: just below 50 %, far below 70 %
+    by_code["0115"][1:3] = ["17499", "25000"]  # 69,996 %: above 50 %, just below 70 %
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("letters", "--year", "2011", "--data", str(data), "--out", str(out), "--format", "md").returncode == 0
+    for code, shown, of in (("0114", "49,99", "4 999 av 10 000"), ("0115", "69,996", "17 499 av 25 000")):
+        text = next((out / "letters").glob(f"kommun-{code}-*.md")).read_text(encoding="utf-8").replace("\u00a0", " ")
+        values = re.findall(rf"Ert värde: ([\d,]+) % \({of}\)", text)
+        assert values == [shown, shown], (code, values)  # the 50 % and the 70 % pot show the same value
 
 
 def test_rounding_examples():
@@ -322,3 +339,32 @@ def test_every_source_conflict_is_handled_or_shown_in_some_rule_file():
     assert len(listed) >= 30
     shown = {c.id for year in (2010, 2011, 2014) for c in load_rules(RULES / f"{year}.yaml").conflicts}
     assert listed <= shown, f"conflicts neither handled nor shown: {sorted(listed - shown, key=lambda c: int(c[1:]))}"
+
+
+def test_many_rows_above_100_percent_are_counted_not_flooded(sample_copy):
+    data = sample_copy(2011)
+    path = data / "palliativregistret.csv"
+    rows = list(csv.reader(open(path, encoding="utf-8")))
+    for row in rows[1:]:
+        row[1] = str(int(row[2]) + 1)
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    result = cli("validate", "--year", "2011", "--data", str(data), "--json")
+    assert result.returncode == 0, result.stdout
+    problems = json.loads(result.stdout)["reports"][0]["problems"]
+    warned = [p for p in problems if "registered_deaths =" in p["message"]]
+    assert len(warned) == 20 and not [p for p in problems if p["severity"] == "error"]
+    assert any(f"and {len(rows) - 1 - 20} more rows like these" in p["message"] for p in problems)
+
+
+def test_diff_shows_withheld_money_released(sample_copy, tmp_path):
+    data = sample_copy(2011)
+    plans = data / "action_plans.csv"
+    plans.write_text(plans.read_text(encoding="utf-8").replace("nej", "ja"), encoding="utf-8")
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("run", "--year", "2011", "--out", str(a)).returncode == 0
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(b)).returncode == 0
+    report = json.loads(cli("diff", str(a), str(b), "--json").stdout)
+    assert [(c["code"], c["change_sek"]) for c in report["changes"]] == [("06", 2_500_000)]
+    assert [(c["code"], c["change_sek"]) for c in report["withheld"]] == [("06", -2_500_000)]
+    manifest = json.loads((a / "run.json").read_text(encoding="utf-8"))
+    assert [(w["code"], w["withheld_sek"]) for w in manifest["withheld"]] == [("06", 2_500_000)]

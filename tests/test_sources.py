@@ -15,80 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import ROOT, RULES
 from skl_payout.rules import parse_yaml
+from skl_payout.sources import catalogue, file_text, quote_in, section_text
 
 SOURCES = ROOT / "sources"
-INDEX = SOURCES / "index.yaml"
 RULE_FILES = sorted(RULES.glob("*.yaml"))
-OMISSION = re.compile(r"\[(?:\.\.\.|…)\]")
 
 
-# --- the catalogue and the matcher --------------------------------------------------------------
-
-@cache
 def index() -> dict:
-    return yaml.safe_load(INDEX.read_text(encoding="utf-8"))["documents"]
-
-
-@cache
-def file_text(name: str) -> str:
-    return (SOURCES / name).read_bytes().decode("utf-8")
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def readings(text: str) -> list[str]:
-    """The text with whitespace runs as one space: once with line-break hyphens joined, once kept."""
-    joined = re.sub(r"-[ \t]*\r?\n\s*", "", text)
-    return [_squash(joined), _squash(text)]
-
-
-def quote_pieces(quote: str) -> list[str]:
-    return [p for p in (_squash(piece) for piece in OMISSION.split(quote)) if p]
-
-
-def quote_in(quote: str, text: str) -> bool:
-    """Whether the quote's pieces all occur in order in the text (in one of its readings)."""
-    pieces = quote_pieces(quote)
-    if not pieces:
-        return False
-    for reading in readings(text):
-        at = 0
-        for piece in pieces:
-            found = reading.find(piece, at)
-            if found < 0:
-                break
-            at = found + len(piece)
-        else:
-            return True
-    return False
-
-
-def section_spans(file: str) -> dict[tuple[str, str], str]:
-    """(document id, label) -> the section's text, for every section of every id on this file."""
-    text = file_text(file)
-    starts = []
-    for doc_id, doc in index().items():
-        if doc["file"] != file:
-            continue
-        for section in doc["sections"]:
-            starts.append((text.find(section["starts"]), doc_id, section["label"]))
-    starts.sort()
-    ends = [s[0] for s in starts[1:]] + [len(text)]
-    return {(doc_id, label): text[begin:end] for (begin, doc_id, label), end in zip(starts, ends)}
-
-
-def section_text(doc_id: str, label: str) -> str:
-    return section_spans(index()[doc_id]["file"])[(doc_id, label)]
+    return catalogue()
 
 
 # --- the citations of the rule files ------------------------------------------------------------
@@ -240,3 +180,24 @@ def test_a_rule_files_sources_agree_with_the_catalogue(rule_file):
         assert doc_id in index(), f"{rule_file.name}: {doc_id} is not in sources/index.yaml"
         for key in ("title", "cite_as", "file"):
             assert doc[key] == index()[doc_id][key], f"{rule_file.name}: sources.{doc_id}.{key} differs from the catalogue"
+
+
+def test_a_splice_of_single_words_is_no_quote():
+    text = "SKL betalar ut medlen när överenskommelsen har godkänts av SKL."
+    assert quote_in("SKL betalar ut medlen [...] godkänts av SKL.", text)
+    assert not quote_in("SKL [...] SKL.", text)  # each piece around an omission needs some length
+
+
+def test_validate_refuses_a_quote_the_source_does_not_contain(tmp_path):
+    from conftest import SAMPLE, cli
+
+    text = (RULES / "2011.yaml").read_text(encoding="utf-8")
+    old = "quote: \"Ej använda medel återbetalas till Socialstyrelsen efter projektets avslutning vid årsskiftet 2013.\""
+    assert old in text
+    path = tmp_path / "2011.yaml"
+    path.write_text(text.replace(old, "quote: \"Medlen behöver aldrig återbetalas.\"", 1), encoding="utf-8")
+    done = cli("validate", "--rules", str(path), "--data", str(SAMPLE / "2011"))
+    assert done.returncode == 1 and "the quote is not in SKL:s genomförandeplan för 2011" in done.stdout
+    out = tmp_path / "out"
+    run = cli("run", "--rules", str(path), "--data", str(SAMPLE / "2011"), "--out", str(out))
+    assert run.returncode == 1 and not out.exists()

@@ -315,6 +315,19 @@ def explain(
         console.print()
 
 
+def changes_table(title: str, changes: list[dict]) -> Table:
+    from . import fmt
+
+    table = Table(title=title)
+    for col in ("Type", "Code", "Name", "Before", "After", "Change"):
+        table.add_column(col, justify="right" if col in ("Before", "After", "Change") else "left")
+    for c in changes:
+        sign = "+" if c["change_sek"] > 0 else ""
+        table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
+                      fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
+    return table
+
+
 @app.command()
 @guarded
 def diff(
@@ -345,26 +358,12 @@ def diff(
     else:
         console.print("No input file or rule file changed.")
     if d.changes:
-        table = Table(title=f"Amounts that changed ({len(d.changes)} recipients)")
-        for col in ("Type", "Code", "Name", "Before", "After", "Change"):
-            table.add_column(col, justify="right" if col in ("Before", "After", "Change") else "left")
-        for c in d.changes:
-            sign = "+" if c["change_sek"] > 0 else ""
-            table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
-                          fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
-        console.print(table)
+        console.print(changes_table(f"Amounts that changed ({len(d.changes)} recipients)", d.changes))
         console.print(f"Net change: {fmt.kr(d.net_sek)}")
     else:
         console.print("No recipient's amount changed.")
     if d.withheld:
-        table = Table(title=f"Withheld amounts that changed ({len(d.withheld)} recipients)")
-        for col in ("Type", "Code", "Name", "Before", "After", "Change"):
-            table.add_column(col, justify="right" if col in ("Before", "After", "Change") else "left")
-        for c in d.withheld:
-            sign = "+" if c["change_sek"] > 0 else ""
-            table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
-                          fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
-        console.print(table)
+        console.print(changes_table(f"Withheld amounts that changed ({len(d.withheld)} recipients)", d.withheld))
     if csv_path is not None:
         console.print(f"Wrote {csv_path}")
 

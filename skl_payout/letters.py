@@ -94,7 +94,7 @@ def distribution_text(row: Row, rules) -> str:
     if row.share is None:
         return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
     unit = spec.unit_label
-    among = "samtliga berättigade" if spec.among == "eligible" else "de kvalificerade"
+    among = "samtliga berättigade" if spec.among == "eligible" or not sp.pot.qualify else "de kvalificerade"
     if spec.method == "per_unit" and spec.rate_sek is not None:
         text = f"{fmt.number(row.key_value)} {unit} × {fmt.kr(spec.rate_sek)} styck = {fmt.kr(row.share.amount)}."
     elif spec.method == "per_unit":

@@ -633,19 +633,13 @@ def _check_notes(rules: Rules) -> list[tuple[tuple, str]]:
     found: list[tuple[tuple, str]] = []
     money = rules.money_ids()
     ids = [a.id for a in rules.assumptions]
-    for i, a in enumerate(rules.assumptions):
-        if ids.count(a.id) > 1:
-            found.append((("assumptions", i, "id"), f"assumption id {a.id!r} is used twice"))
-        for pot in a.pots:
-            if pot not in money:
-                found.append((("assumptions", i, "pots"), f"names unknown pot {pot!r}"))
-    conflict_ids = [c.id for c in rules.conflicts]
+    for kind, entries in (("assumptions", rules.assumptions), ("conflicts", rules.conflicts)):
+        listed = [e.id for e in entries]
+        for i, entry in enumerate(entries):
+            if listed.count(entry.id) > 1:
+                found.append(((kind, i, "id"), f"{entry.id} is listed twice"))
+            found += [((kind, i, "pots"), f"names unknown pot {pot!r}") for pot in entry.pots if pot not in money]
     for i, c in enumerate(rules.conflicts):
-        if conflict_ids.count(c.id) > 1:
-            found.append((("conflicts", i, "id"), f"conflict {c.id} is listed twice"))
-        for pot in c.pots:
-            if pot not in money:
-                found.append((("conflicts", i, "pots"), f"names unknown pot {pot!r}"))
         if c.assumption and c.assumption not in ids:
             found.append((("conflicts", i, "assumption"), f"names unknown assumption {c.assumption!r}"))
     for i, pot in enumerate(rules.pots):

@@ -172,7 +172,7 @@ def show_run(result, rules_name: str) -> None:
     """A table per (sub-)pot and the grand total, then what the rule file says aloud."""
     from rich import box
 
-    from . import fmt
+    from . import fmt, phrases
     from .validate import run_notes
 
     # no vertical rules: six columns of money still fit an 80-column terminal without cutting a figure
@@ -189,7 +189,7 @@ def show_run(result, rules_name: str) -> None:
                   fmt.number(budget - result.paid - result.withheld), "", style="bold")
     console.print(table)
     for sp in result.subpots:
-        for note in sp.transfers:
+        for note in phrases.transfers(sp):
             console.print(f"[cyan]{sp.id}[/cyan]: {escape(note)}")
     print_problems(run_notes(result, rules_name))
 

@@ -15,25 +15,13 @@ from typing import Any
 
 from .errors import PayoutError, Problem, error, warning
 from .rules import Rules, Table
+from .trace import Recipient
 
 TRUE_WORDS = {"true", "yes", "ja", "1", "sant", "j", "y"}
 FALSE_WORDS = {"false", "no", "nej", "0", "falskt", "n"}
 AUTHORITY_COLUMNS = ["code", "name", "type", "county_code"]
 COUNTY_COLUMNS = ["county_code", "name"]
 AUTHORITY_TYPES = ("kommun", "landsting", "regiondel")
-
-
-@dataclass(frozen=True, order=True)
-class Recipient:
-    type: str
-    code: str
-    name: str
-    county_code: str
-    parent_code: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.type, self.code)
 
 
 @dataclass

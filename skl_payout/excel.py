@@ -12,6 +12,7 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import phrases
 from .pipeline import Result
 
 KRONOR = '#,##0 "kr"'
@@ -76,7 +77,7 @@ def write_excel(result: Result, folder: Path) -> Path:
     for sp in result.subpots:
         ws = wb.create_sheet(_sheet_title(sp.id, used))
         rows = [[r.recipient.type, r.recipient.code, r.recipient.name, r.recipient.county_code,
-                 "ja" if r.qualified else "nej", r.qualification.reason(),
+                 "ja" if r.qualified else "nej", phrases.reason(r),
                  "" if r.key_value is None else r.key_value, r.amount, r.withheld] for r in sp.rows]
         rows.append(["", "", "Summa", "", "", "", "", sp.paid, sp.withheld])
         _write_rows(ws, ["Typ", "Kod", "Namn", "Länskod", "Kvalificerad", "Skäl", "Nyckel", "Belopp (kr)",

@@ -1,42 +1,57 @@
-"""Explain every krona of one authority: the data used, the rule and its source, the arithmetic."""
+"""Explain every krona of one authority from the trace: the data used, the rule and its source,
+each condition as numbers, the arithmetic and the result. The JSON is numbers; the text frames them."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from . import fmt
+from . import fmt, phrases
 from .errors import PayoutError, error
-from .pipeline import Result, Row
+from .pipeline import Result
+from .trace import Condition, Row, SubPot
 
 
-def _exact(value: Fraction) -> str:
+def _exact(value: Fraction | None) -> str | None:
+    if value is None:
+        return None
     return f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value.numerator)
 
 
-def explain_row(row: Row, result: Result) -> dict:
-    sp, pot, spec = row.subpot, row.subpot.pot, row.subpot.pot.distribute
+def _condition(c: Condition) -> dict:
+    item = {"kind": c.kind, "label": c.label, "passed": c.passed, "outcome": c.code, "data": list(c.inputs),
+            "requirement": phrases.requirement(c), "value": phrases.value(c), "shortfall": phrases.shortfall(c)}
+    if c.kind == "ratio":
+        item.update(numerator=c.numerator, denominator=c.denominator, measure=_exact(c.measure),
+                    comparison=">=", threshold=_exact(c.threshold), needed=c.needed)
+    elif c.kind == "flag":
+        item.update(flag=c.value, level=c.level)
+    elif c.kind == "matching_funds":
+        item.update(own_sek=c.own_sek, allocation_sek=c.allocation_sek, comparison=">=")
+    else:
+        item.update(higher_tier=c.higher_tier)
+    return item
+
+
+def explain_row(row: Row, sp: SubPot, result: Result) -> dict:
+    pot = sp.pot
     item = {
         "pot": sp.id, "title": pot.title, "source": result.rules.cite(pot.source), "quote": pot.source.quote,
         "assumptions": [{"id": a.id, "decision": a.decision, "evidence": a.evidence}
                         for a in result.rules.assumptions if sp.id in a.pots or pot.id in a.pots],
-        "qualified": row.qualified,
-        "checks": [{"kind": c.kind, "requirement": c.requirement, "value": c.value_text, "passed": c.passed,
-                    "shortfall": c.shortfall, "data": c.inputs} for c in row.qualification.checks],
-        "method": spec.method, "among": spec.among, "budget_sek": sp.budget,
+        "qualified": row.qualified, "status": row.status, "reasons": list(row.reasons),
+        "checks": [_condition(c) for c in row.conditions],
+        "method": sp.method, "among": sp.among, "budget_sek": sp.budget, "rate_sek": sp.rate_sek,
     }
-    if spec.key:
-        item["key"] = {"column": spec.key, "value": row.key_value, "data": result.data.where(spec.key, row.recipient)}
+    if row.key_value is not None:
+        item["key"] = {"column": pot.distribute.key, "value": row.key_value, "data": row.key_source}
         item["key_sum"] = sp.key_sum
-    if spec.method == "fixed_table":
-        item["table_amount_sek"] = spec.table[row.recipient.code]
-        item["table_source"] = result.rules.cite(spec.table_source) if spec.table_source else None
-    if row.share is not None:
-        item["computation"] = {
-            "exact_share_sek": _exact(row.share.exact),
-            "exact_share_decimal": str(fmt.floor_decimal(row.share.exact, 4)),
-            "floor_sek": row.share.floor, "remainder_krona": row.share.extra,
-            "allocation_sek": row.share.amount,
-        }
+    if sp.method == "fixed_table" and row.allocation is not None:
+        item["table_amount_sek"] = row.allocation.amount
+        item["table_source"] = result.rules.cite(pot.distribute.table_source) if pot.distribute.table_source else None
+    if row.allocation is not None:
+        a = row.allocation
+        item["computation"] = {"exact_share_sek": _exact(a.exact), "exact_share_decimal": str(fmt.floor_decimal(a.exact, 4)),
+                               "floor_sek": a.floor, "remainder_krona": a.extra, "allocation_sek": a.amount}
     item["amount_sek"] = row.amount
     item["withheld_sek"] = row.withheld
     return item
@@ -50,11 +65,32 @@ def explain(result: Result, code: str, rtype: str | None = None) -> list[dict]:
         raise PayoutError(error("CODE", f"no recipient with code {code!r}" + (f" of type {rtype}" if rtype else ""), hint))
     out = []
     for recipient in matches:
-        pots = [explain_row(row, result) for row in result.rows_for(recipient)]
+        pots = [explain_row(row, result.subpot(row.subpot), result) for row in result.rows_for(recipient)]
         out.append({"type": recipient.type, "code": recipient.code, "name": recipient.name,
                     "county_code": recipient.county_code, "pots": pots,
-                    "total_sek": sum(p["amount_sek"] for p in pots)})
+                    "total_sek": sum(p["amount_sek"] for p in pots),
+                    "withheld_sek": sum(p["withheld_sek"] for p in pots)})
     return out
+
+
+def arithmetic(p: dict) -> list[str]:
+    """The allocation's arithmetic, by method, from the explained numbers (the letter says the same)."""
+    c = p.get("computation")
+    if p["method"] == "fixed_table":
+        return [f"  fixed table ({p.get('table_source')}): {p['table_amount_sek']} kr"] if "table_amount_sek" in p else []
+    if c is None:
+        return ["  not in the distribution: a condition is not met"]
+    if p["method"] == "per_unit" and p["rate_sek"] is not None:
+        lines = [f"  computation: {p['key']['value']} x {p['rate_sek']} kr (fixed rate per unit) = {c['allocation_sek']} kr"]
+    else:
+        lines = [f"  computation: {p['key']['value']} / {p['key_sum']} x {p['budget_sek']} kr = "
+                 f"{c['exact_share_sek']} kr = {c['exact_share_decimal']} kr",
+                 f"  floor {c['floor_sek']} kr + remainder krona {c['remainder_krona']} = {c['allocation_sek']} kr"]
+    if p["status"] == "withheld":
+        lines[-1] += " (withheld until the condition is met)"
+    elif not p["qualified"]:
+        lines[-1] += " (not paid: a condition is not met)"
+    return lines
 
 
 def as_text(item: dict) -> list[str]:
@@ -77,17 +113,7 @@ def as_text(item: dict) -> list[str]:
                 lines.append(f"    data: {d}")
         if "key" in p:
             lines.append(f"  key: {p['key']['column']} = {p['key']['value']} ({p['key']['data']})")
-        if p["method"] == "fixed_table":
-            lines.append(f"  fixed table ({p.get('table_source')}): {p['table_amount_sek']} kr")
-        elif "computation" in p:
-            c = p["computation"]
-            lines.append(f"  computation: {p['key']['value']} / {p['key_sum']} x {p['budget_sek']} kr = "
-                         f"{c['exact_share_sek']} kr = {c['exact_share_decimal']} kr")
-            lines.append(f"  floor {c['floor_sek']} kr + remainder krona {c['remainder_krona']} = {c['allocation_sek']} kr"
-                         + ("" if p["qualified"] else " (withheld until the condition is met)" if p["withheld_sek"]
-                            else " (not paid: a condition is not met)"))
-        else:
-            lines.append("  not in the distribution: a condition is not met")
+        lines += arithmetic(p)
         lines.append(f"  amount: {p['amount_sek']} kr")
         if p["withheld_sek"]:
             lines.append(f"  withheld until the condition is met: {p['withheld_sek']} kr")

@@ -10,16 +10,15 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date as Date
-from fractions import Fraction
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import __version__, fmt
+from . import __version__, fmt, phrases
 from .data import sha256
 from .errors import PayoutError, error
-from .pipeline import Result, Row
+from .pipeline import Result
 
 TYPE_LABELS = {"kommun": "Kommun", "landsting": "Landsting/region", "regiondel": "Regiondel",
                "lan": "Län (länsgemensamma medel till kommunerna och landstinget)"}
@@ -82,58 +81,23 @@ class Letter:
         return "Prestationsbaserat statsbidrag" if all(l.performance for l in self.lines) else "Statsbidrag"
 
 
-def distribution_text(row: Row, rules) -> str:
-    """The arithmetic behind a row's amount, in a sentence an auditor can re-check."""
-    sp, spec = row.subpot, row.subpot.pot.distribute
-    if spec.method == "fixed_table":
-        cite = rules.cite(spec.table_source) if spec.table_source else "fastställd tabell"
-        text = f"Fast belopp enligt tabell ({cite}): {fmt.kr(spec.table[row.recipient.code])}."
-        if row.withheld:
-            return text + f" Beloppet innehålls {sp.pot.withheld_until}."
-        return text if row.qualified else text + " Beloppet betalas inte ut eftersom villkoret inte är uppfyllt."
-    if row.share is None:
-        return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
-    unit = spec.unit_label
-    among = "samtliga berättigade" if spec.among == "eligible" or not sp.pot.qualify else "de kvalificerade"
-    if spec.method == "per_unit" and spec.rate_sek is not None:
-        text = f"{fmt.number(row.key_value)} {unit} × {fmt.kr(spec.rate_sek)} styck = {fmt.kr(row.share.amount)}."
-    elif spec.method == "per_unit":
-        rate = Fraction(sp.budget, sp.key_sum)
-        text = (f"{fmt.number(row.key_value)} {unit} × {fmt.kr(sp.budget)} / {fmt.number(sp.key_sum)} {unit} "
-                f"({rate_text(rate)} styck) = {fmt.kr(row.share.amount)}.")
-    else:
-        share = Fraction(row.key_value, sp.key_sum)
-        text = (f"Er andel: {fmt.number(row.key_value)} av sammanlagt {fmt.number(sp.key_sum)} {unit} hos {among} "
-                f"({fmt.percent(share, 4)}) av {fmt.kr(sp.budget)} = {fmt.kr(row.share.amount)}.")
-    if row.share.extra:
-        text += " Avrundningen gav en extra krona enligt den största resten."
-    if row.withheld:
-        text += f" Tilldelningen innehålls {sp.pot.withheld_until}."
-    elif spec.among == "eligible" and not row.qualified:
-        text += " Tilldelningen betalas inte ut eftersom villkoren inte är uppfyllda."
-    return text
-
-
-def rate_text(rate: Fraction) -> str:
-    return fmt.decimal_kr(fmt.floor_decimal(rate, 2))
-
-
 def build_letters(result: Result) -> list[Letter]:
     letters = []
     for recipient, total in result.totals():
-        county = result.data.counties.get(recipient.county_code, recipient.county_code)
+        county = result.counties.get(recipient.county_code, recipient.county_code)
         letter = Letter(recipient.type, recipient.code, recipient.name, TYPE_LABELS[recipient.type], county,
                         f"{recipient.type}-{recipient.code}-{slug(recipient.name)}", total, fmt.kr(total))
         rules = result.rules
         for row in result.rows_for(recipient):
-            pot = row.subpot.pot
-            checks = [{"requirement": c.requirement, "value": c.value_text, "passed": c.passed,
-                       "shortfall": c.shortfall} for c in row.qualification.checks]
+            sp = result.subpot(row.subpot)
+            pot = sp.pot
+            checks = [{"requirement": phrases.requirement(c), "value": phrases.value(c), "passed": c.passed,
+                       "shortfall": phrases.shortfall(c)} for c in row.conditions]
             if not checks:
                 checks = [{"requirement": "inga villkor utöver överenskommelsen", "value": "", "passed": True,
                            "shortfall": None}]
             letter.lines.append(PotLine(
-                row.subpot.id, pot.title, row.qualified, checks, distribution_text(row, rules), row.amount,
+                sp.id, pot.title, row.qualified, checks, phrases.distribution(row, sp, rules), row.amount,
                 fmt.kr(row.amount), rules.cite(pot.source), pot.source.quote, pot.period, pot.payout,
                 row.withheld, f"{fmt.kr(row.withheld)} innehålls {pot.withheld_until}" if row.withheld
                 else "", pot.performance, fmt.kr(row.withheld),

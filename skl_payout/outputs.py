@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, fmt
+from . import __version__, fmt, phrases
 from .data import sha256
 from .pipeline import Result
+from .trace import TRACE_FILE, to_json
 from .safefs import RUN_MANIFEST, hashes, manifest_text
 from .validate import assumption_list, run_notes
 
@@ -35,10 +36,10 @@ def payout_rows(result: Result) -> list[list]:
     rows = []
     for sp in result.subpots:
         for row in sp.rows:
-            ratio = row.qualification.ratio
+            ratio = row.ratio
             rows.append([
                 sp.id, row.recipient.type, row.recipient.code, row.recipient.name, row.recipient.county_code,
-                "true" if row.qualified else "false", row.qualification.reason(),
+                "true" if row.qualified else "false", phrases.reason(row),
                 fmt.ratio_text(ratio.measure) if ratio and ratio.measure is not None else "",
                 fmt.ratio_exact(ratio.threshold) if ratio else "",
                 "" if row.key_value is None else row.key_value, row.amount,
@@ -84,7 +85,7 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "pots": [
             {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "withheld_sek": sp.withheld,
              "unpaid_sek": sp.unpaid,
-             "eligible": sp.eligible, "qualified": sp.qualified, "transfers": sp.transfers}
+             "eligible": sp.eligible, "qualified": sp.qualified, "transfers": phrases.transfers(sp)}
             for sp in result.subpots
         ],
         "warnings": [p.as_dict() for p in run_notes(result, rules_path.name)],
@@ -105,6 +106,7 @@ def write_run(result: Result, folder: Path) -> list[str]:
         "payouts.csv": csv_text(PAYOUT_COLUMNS, payout_rows(result)),
         "totals.csv": csv_text(TOTAL_COLUMNS, total_rows(result)),
         "summary.csv": csv_text(SUMMARY_COLUMNS, summary_rows(result)),
+        TRACE_FILE: to_json(result.trace),
     }
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8", newline="")

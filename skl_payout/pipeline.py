@@ -1,72 +1,35 @@
-"""One payout run: qualify every eligible recipient of every (sub-)pot, then share each pot."""
+"""One payout run: qualify every eligible recipient of every (sub-)pot once, share each pot, and
+record it all as one immutable trace (trace.py) that every output renders from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import fmt
+from . import trace as T
+from .conditions import evaluate
 from .data import Dataset, Recipient
 from .distribute import Share, apportion, per_unit
 from .errors import PayoutError, error
-from .qualify import Qualification, check_matching_funds, qualify
 from .rules import Pot, Rules
 
 
 @dataclass
-class Row:
-    """One recipient in one (sub-)pot: why it did or did not qualify, and what it gets."""
-
-    subpot: "SubPotResult"
-    recipient: Recipient
-    qualification: Qualification
-    key_value: int | None
-    share: Share | None
-    amount: int = 0
-    withheld: int = 0  # allocated, but held until an unmet condition is met (pot.unmet: withheld)
-
-    @property
-    def qualified(self) -> bool:
-        return self.qualification.qualified
-
-
-@dataclass
-class SubPotResult:
-    id: str
-    pot: Pot
-    types: list[str]
-    original_budget: int
-    budget: int = 0
-    rows: list[Row] = field(default_factory=list)
-    transfers: list[str] = field(default_factory=list)
-    key_sum: int | None = None
-
-    @property
-    def paid(self) -> int:
-        return sum(r.amount for r in self.rows)
-
-    @property
-    def withheld(self) -> int:
-        return sum(r.withheld for r in self.rows)
-
-    @property
-    def unpaid(self) -> int:
-        return self.budget - self.paid - self.withheld
-
-    @property
-    def eligible(self) -> int:
-        return len(self.rows)
-
-    @property
-    def qualified(self) -> int:
-        return sum(r.qualified for r in self.rows)
-
-
-@dataclass
 class Result:
+    """A run as the renderers see it: the trace, the rules it was computed with, and (for a fresh run)
+    the data it read. A recorded run read back from trace.json has no data."""
+
     rules: Rules
-    data: Dataset
-    subpots: list[SubPotResult]
+    trace: T.Trace
+    data: Dataset | None = None
+    counties: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.counties = dict(self.trace.counties)
+
+    @property
+    def subpots(self) -> tuple[T.SubPot, ...]:
+        return self.trace.subpots
 
     def totals(self) -> list[tuple[Recipient, int]]:
         """Every recipient considered in any pot, with its total, in a stable order."""
@@ -77,16 +40,30 @@ class Result:
         order = {"kommun": 0, "landsting": 1, "regiondel": 2, "lan": 3}
         return sorted(sums.items(), key=lambda item: (order[item[0].type], item[0].code))
 
-    def rows_for(self, recipient: Recipient) -> list[Row]:
+    def rows_for(self, recipient: Recipient) -> list[T.Row]:
         return [row for sp in self.subpots for row in sp.rows if row.recipient == recipient]
+
+    def subpot(self, sub_id: str) -> T.SubPot:
+        return next(sp for sp in self.subpots if sp.id == sub_id)
 
     @property
     def paid(self) -> int:
-        return sum(sp.paid for sp in self.subpots)
+        return self.trace.paid
 
     @property
     def withheld(self) -> int:
-        return sum(sp.withheld for sp in self.subpots)
+        return self.trace.withheld
+
+
+def attach(rules: Rules, trace: T.Trace, data: Dataset | None = None) -> Result:
+    """A Result whose sub-pots carry the rule file's Pot (for titles, sources and texts)."""
+    pots = {p.id: p for p in rules.pots}
+    missing = sorted({sp.pot_id for sp in trace.subpots} - set(pots))
+    if missing:
+        raise PayoutError(error("trace", f"names pots the rule file does not have: {', '.join(missing)}"))
+    subpots = tuple(T.SubPot(**{**sp.__dict__, "pot": pots[sp.pot_id]}) for sp in trace.subpots)
+    return Result(rules, T.Trace(trace.year, trace.rules_sha256, trace.counties, trace.pots, subpots,
+                                 trace.schema_version), data)
 
 
 def split(pot: Pot) -> list[tuple[str, list[str], int]]:
@@ -119,122 +96,131 @@ def eligible(pot: Pot, types: list[str], data: Dataset) -> list[Recipient]:
     return recipients
 
 
+@dataclass
+class _Work:
+    """A sub-pot while it is being computed (mutable); frozen into a trace.SubPot at the end."""
+
+    id: str
+    pot: Pot
+    types: list[str]
+    original: int
+    recipients: list[Recipient]
+    keys: dict[str, int | None]
+    received: list[tuple[str, int]] = field(default_factory=list)
+    handed: list[tuple[str, int]] = field(default_factory=list)
+    conditions: dict[str, tuple[T.Condition, ...]] = field(default_factory=dict)
+    allocation: dict[str, Share] = field(default_factory=dict)
+    key_sum: int | None = None
+
+    @property
+    def budget(self) -> int:
+        return self.original + sum(a for _, a in self.received) - sum(a for _, a in self.handed)
+
+    @property
+    def qualified(self) -> list[Recipient]:
+        return [r for r in self.recipients if all(c.passed for c in self.conditions[r.code])]
+
+
 def compute(rules: Rules, data: Dataset) -> Result:
-    subpots: list[SubPotResult] = []
-    thresholds: dict[tuple[str, str], list] = {}
+    """Qualify once, hand empty sub-pots over, share, and freeze it all into a checked trace."""
+    thresholds: dict[tuple[str, str], list[Fraction]] = {}
     for cond in (c.ratio for p in rules.pots for c in p.qualify if c.ratio):
         thresholds.setdefault((cond.numerator, cond.denominator), []).append(cond.at_least)
+    work: list[_Work] = []
     for pot in rules.pots:
-        parts = []
         for sub_id, types, amount in split(pot):
-            sp = SubPotResult(sub_id, pot, types, amount, amount)
-            for recipient in eligible(pot, types, data):
-                key = data.value(pot.distribute.key, recipient) if pot.distribute.key else None
-                sp.rows.append(Row(sp, recipient, qualify(pot, recipient, data, thresholds), key, None))
-            parts.append(sp)
-        subpots += parts
-    _exclusive_tiers(rules, subpots)
+            recipients = eligible(pot, types, data)
+            keys = {r.code: data.value(pot.distribute.key, r) if pot.distribute.key else None for r in recipients}
+            work.append(_Work(sub_id, pot, types, amount, recipients, keys))
+    higher = {p.tier_of: p for p in rules.pots if p.tier_of and p.tier_mode == "exclusive"}
+    for w in work:
+        if _allocated_before_qualifying(w.pot):  # the allocation is known up front (matching funds need it)
+            _share(w, w.recipients)
+        for r in w.recipients:
+            conds = [evaluate(cond, w.pot, r, data, thresholds, w.allocation.get(r.code)) for cond in w.pot.qualify]
+            tier = higher.get(w.pot.id)
+            if tier is not None and r.type in {t for s in tier.recipients for t in s.types}:
+                above = [evaluate(c, tier, r, data, thresholds, None) for c in tier.qualify if not c.matching_funds]
+                if all(c.passed for c in above):
+                    conds.append(T.Condition("tier", False, tier.title, higher_tier=tier.id))
+            w.conditions[r.code] = tuple(conds)
     for pot in rules.pots:
-        parts = [sp for sp in subpots if sp.pot is pot]
-        _hand_over_empty(pot, parts)
-        for sp in parts:
-            _distribute(sp, data)
-    result = Result(rules, data, subpots)
-    _check_money(result)
-    _assert_exact(result)
-    return result
+        _hand_over_empty(pot, [w for w in work if w.pot is pot])
+    for w in work:
+        if not _allocated_before_qualifying(w.pot):
+            _share(w, w.qualified)
+    trace = T.Trace(rules.year, rules.sha256, tuple(sorted(data.counties.items())),
+                    tuple((p.id, p.amount_sek) for p in rules.pots), tuple(_freeze(w, data) for w in work))
+    T.check(trace)
+    return attach(rules, trace, data)
 
 
-def _exclusive_tiers(rules: Rules, subpots: list[SubPotResult]) -> None:
-    """With tier_mode exclusive, a recipient in a higher tier leaves the base pot."""
-    from .qualify import Check
-
-    for tier in (p for p in rules.pots if p.tier_of and p.tier_mode == "exclusive"):
-        higher = {row.recipient for sp in subpots if sp.pot is tier for row in sp.rows if row.qualified}
-        for sp in (s for s in subpots if s.pot.id == tier.tier_of):
-            for row in sp.rows:
-                if row.recipient in higher:
-                    row.qualification.checks.append(Check(
-                        "tier", False, f"ersätts av den högre nivån {tier.id}", requirement="inte kvalificerad för en högre nivå",
-                        value_text=f"kvalificerad för {tier.id}", shortfall=f"ersätts av {tier.id}"))
+def _allocated_before_qualifying(pot: Pot) -> bool:
+    return pot.distribute.method == "fixed_table" or pot.distribute.among == "eligible"
 
 
-def _hand_over_empty(pot: Pot, parts: list[SubPotResult]) -> None:
+def _share(w: _Work, pool: list[Recipient]) -> None:
+    """Each recipient's exact share of the sub-pot: by table, fixed rate, or largest remainder."""
+    spec = w.pot.distribute
+    if spec.method == "fixed_table":
+        w.allocation = {r.code: Share(spec.table[r.code], Fraction(spec.table[r.code]), spec.table[r.code], 0)
+                        for r in pool}
+        return
+    weights = {r.code: w.keys[r.code] for r in pool}
+    w.key_sum = sum(weights.values())
+    fixed_rate = spec.method == "per_unit" and spec.rate_sek is not None
+    if pool and w.key_sum == 0 and w.budget > 0 and not fixed_rate:
+        raise PayoutError(error(f"pot {w.id}", f"{len(pool)} recipient(s) share it, but their {spec.key} sums "
+                                "to 0: the pot cannot be shared and would silently go unpaid",
+                                f"check the {spec.key.split('.')[1]} column of the data"))
+    if not pool or w.budget == 0 or (w.key_sum == 0 and not fixed_rate):
+        w.allocation = {}
+    elif fixed_rate:
+        try:
+            w.allocation = per_unit(w.budget, weights, spec.rate_sek)
+        except PayoutError as exc:
+            raise PayoutError(error(f"pot {w.id}", str(exc))) from None
+    else:
+        w.allocation = apportion(w.budget, weights)
+
+
+def _hand_over_empty(pot: Pot, parts: list[_Work]) -> None:
     """Decision 5: a sub-pot nobody qualifies for goes to the pot's other types.
 
-    Not where allocations are fixed before qualification (`among: eligible`): there each eligible
-    recipient's allocation is withheld or unpaid as `unmet` says, and is never anyone else's.
+    Not where allocations are fixed before qualification (`among: eligible`, tables): there each
+    eligible recipient's allocation is withheld or unpaid as `unmet` says, and is never anyone else's.
     """
-    if pot.on_empty != "other_types" or len(parts) < 2 or pot.distribute.among == "eligible":
+    if pot.on_empty != "other_types" or len(parts) < 2 or _allocated_before_qualifying(pot):
         return
-    empty = [sp for sp in parts if sp.qualified == 0]
-    takers = [sp for sp in parts if sp.qualified > 0]
+    empty = [w for w in parts if not w.qualified]
+    takers = [w for w in parts if w.qualified]
     if not empty or not takers:
         return
-    for sp in empty:
-        moved = apportion(sp.budget, {t.id: t.original_budget for t in takers})
+    for w in empty:
+        moved = apportion(w.budget, {t.id: t.original for t in takers})
         for taker in takers:
-            taker.budget += moved[taker.id].amount
-            taker.transfers.append(f"+{fmt.kr(moved[taker.id].amount, nbsp=False)} från {sp.id} (inga kvalificerade)")
-        sp.transfers.append(f"{fmt.kr(sp.budget, nbsp=False)} överfört till {', '.join(t.id for t in takers)} (inga kvalificerade)")
-        sp.budget = 0
+            taker.received.append((w.id, moved[taker.id].amount))
+            w.handed.append((taker.id, moved[taker.id].amount))
 
 
-def _distribute(sp: SubPotResult, data: Dataset) -> None:
-    spec = sp.pot.distribute
-    matching = [c for c in sp.pot.qualify if c.matching_funds]
-    if spec.method == "fixed_table":
-        allocation = {row.recipient.code: spec.table[row.recipient.code] for row in sp.rows}
-        shares = {code: Share(a, Fraction(a), a, 0) for code, a in allocation.items()}
-    else:
-        pool = [row for row in sp.rows if spec.among == "eligible" or row.qualified]
-        weights = {row.recipient.code: row.key_value for row in pool}
-        sp.key_sum = sum(weights.values())
-        fixed_rate = spec.method == "per_unit" and spec.rate_sek is not None
-        if pool and sp.key_sum == 0 and sp.budget > 0 and not fixed_rate:
-            raise PayoutError(error(f"pot {sp.id}", f"{len(pool)} recipient(s) share it, but their {spec.key} sums "
-                                    "to 0: the pot cannot be shared and would silently go unpaid",
-                                    f"check the {spec.key.split('.')[1]} column of the data"))
-        if not pool or sp.key_sum == 0 or sp.budget == 0:
-            shares = {}
-        elif spec.method == "per_unit" and spec.rate_sek is not None:
-            try:
-                shares = per_unit(sp.budget, weights, spec.rate_sek)
-            except PayoutError as exc:
-                raise PayoutError(error(f"pot {sp.id}", str(exc))) from None
-        else:
-            shares = apportion(sp.budget, weights)
-    for row in sp.rows:
-        share = shares.get(row.recipient.code)
-        if share is not None:
-            for cond in matching:
-                row.qualification.checks.append(check_matching_funds(cond, row.recipient, data, share.amount))
-        row.share = share
-        row.amount = share.amount if share is not None and row.qualified else 0
+def _freeze(w: _Work, data: Dataset) -> T.SubPot:
+    rows = []
+    for r in w.recipients:
+        conds = w.conditions[r.code]
+        share = w.allocation.get(r.code)
+        qualified = all(c.passed for c in conds)
         # withheld only for a condition that can still be met: a recipient replaced by a higher
         # exclusive tier is paid there, and its allocation here is never paid
-        unmet = [c for c in row.qualification.checks if not c.passed]
-        held = share is not None and unmet and sp.pot.unmet == "withheld" and any(c.kind != "tier" for c in unmet)
-        row.withheld = share.amount if held else 0
-
-
-def _check_money(result: Result) -> None:
-    """Money invariants that hold whatever a rule file says; a breach is refused, never written."""
-    for pot in result.rules.pots:
-        parts = [sp for sp in result.subpots if sp.pot is pot]
-        paid = sum(sp.paid + sp.withheld for sp in parts)
-        if paid > pot.amount_sek or any(row.amount < 0 for sp in parts for row in sp.rows):
-            raise PayoutError(error(f"pot {pot.id}", f"would pay {paid} kr of a pot of {pot.amount_sek} kr",
-                                    "the rule file pays the same money twice: check its recipients and table"))
-
-
-def _assert_exact(result: Result) -> None:
-    """Paid + withheld + unpaid = budget for every sub-pot, and the sub-pots add up to their pot."""
-    for pot in result.rules.pots:
-        parts = [sp for sp in result.subpots if sp.pot is pot]
-        assert sum(sp.budget for sp in parts) == pot.amount_sek, f"{pot.id}: sub-pots do not add up to the pot"
-        for sp in parts:
-            assert sp.paid + sp.withheld + sp.unpaid == sp.budget, f"{sp.id}: paid + withheld + unpaid != budget"
-            assert 0 <= sp.paid and 0 <= sp.withheld, f"{sp.id}: negative payout"
-            if sp.pot.distribute.method != "fixed_table":
-                assert sp.paid + sp.withheld <= sp.budget, f"{sp.id}: paid more than the budget"
+        held = (share is not None and not qualified and w.pot.unmet == "withheld"
+                and any(c.kind != "tier" for c in conds if not c.passed))
+        amount = share.amount if share is not None and qualified else 0
+        withheld = share.amount if held else 0
+        key = w.keys[r.code]
+        rows.append(T.Row(w.id, r, conds, key, data.where(w.pot.distribute.key, r) if key is not None else None,
+                          share, "paid" if qualified else "withheld" if held else "not_qualified", amount, withheld))
+    paid = sum(row.amount for row in rows)
+    withheld = sum(row.withheld for row in rows)
+    spec = w.pot.distribute
+    return T.SubPot(w.id, w.pot.id, tuple(w.types), spec.method, spec.among, spec.rate_sek, w.original,
+                    tuple(w.received), tuple(w.handed), w.budget, w.key_sum, paid, withheld,
+                    w.budget - paid - withheld, tuple(rows))

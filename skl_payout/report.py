@@ -9,7 +9,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__, fmt, resources
+from . import __version__, fmt, phrases, resources
 from .data import sha256
 from .pipeline import Result
 
@@ -71,7 +71,7 @@ def coverage(result: Result) -> list[dict]:
     """For each ratio condition: how many passed, and how many fell short by under 5 percentage points."""
     rows = []
     for sp in result.subpots:
-        checks = [(row, row.qualification.ratio) for row in sp.rows if row.qualification.ratio]
+        checks = [(row, row.ratio) for row in sp.rows if row.ratio]
         if not checks:
             continue
         threshold = checks[0][1].threshold
@@ -79,7 +79,7 @@ def coverage(result: Result) -> list[dict]:
         passed = sum(1 for _, c in checks if c.passed)
         near = sum(1 for m in measured if threshold - Fraction(5, 100) <= m < threshold)
         median = sorted(measured)[len(measured) // 2] if measured else None
-        rows.append({"pot": sp.id, "requirement": checks[0][1].requirement, "eligible": len(checks), "passed": passed,
+        rows.append({"pot": sp.id, "requirement": phrases.requirement(checks[0][1]), "eligible": len(checks), "passed": passed,
                      "near": near, "no_data": len(checks) - len(measured),
                      "median": fmt.percent(median) if median is not None else "–"})
     return rows
@@ -99,7 +99,7 @@ def context(result: Result, rules_path: Path) -> dict:
     rules = result.rules
     pots = [{"id": sp.id, "title": sp.pot.title, "budget": fmt.kr(sp.budget), "paid": fmt.kr(sp.paid),
              "withheld": fmt.kr(sp.withheld), "unpaid": fmt.kr(sp.unpaid), "qualified": sp.qualified, "eligible": sp.eligible,
-             "source": rules.cite(sp.pot.source), "transfers": sp.transfers} for sp in result.subpots]
+             "source": rules.cite(sp.pot.source), "transfers": phrases.transfers(sp)} for sp in result.subpots]
     by_type: dict[str, list[int]] = defaultdict(list)
     by_county: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r, amount in result.totals():
@@ -109,12 +109,12 @@ def context(result: Result, rules_path: Path) -> dict:
              for t, a in by_type.items()]
     type_keys = [t for t in ("kommun", "landsting", "regiondel", "lan") if t in by_type]
     counties = []
-    for code, name in sorted(result.data.counties.items()):
+    for code, name in sorted(result.counties.items()):
         amounts = by_county.get(code, {})
         counties.append({"code": code, "name": name, "cells": [fmt.kr(amounts.get(t, 0)) for t in type_keys],
                          "total": fmt.kr(sum(amounts.values()))})
     budget = sum(sp.budget for sp in result.subpots)
-    recipients = [{"type": r.type, "code": r.code, "name": r.name, "county": result.data.counties.get(r.county_code, ""),
+    recipients = [{"type": r.type, "code": r.code, "name": r.name, "county": result.counties.get(r.county_code, ""),
                    "amount": fmt.kr(a)} for r, a in result.totals()]
     return {
         "year": rules.year, "agreement": rules.agreement, "pots": pots, "types": types,

@@ -550,6 +550,10 @@ def cross_check(rules: Rules) -> list[tuple[tuple, str]]:
             found.append((here + ("recipients",), "a fixed table pays one recipient type: with several, a code "
                                                   "such as 01 (landsting and län) would be paid twice"))
         for j, cond in enumerate(pot.qualify):
+            if cond.matching_funds and pot.distribute.method != "fixed_table" and pot.distribute.among != "eligible":
+                found.append((here + ("qualify", j, "matching_funds"), "matching funds compare own money with the "
+                              "allocation, which must be known before qualifying: use distribute.among: eligible "
+                              "(or a fixed table)"))
             if cond.flag and cond.flag.level == "county" and cond.flag.column.split(".")[0] in rules.data \
                     and rules.data[cond.flag.column.split(".")[0]].id != "county_code":
                 found.append((here + ("qualify", j, "flag", "level"), "level: county needs a table keyed by "

@@ -136,8 +136,9 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
     return base, out
 
 
-def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
-    """Write letters to OUT/letters/, checked against OUT/totals.csv if present.
+def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
+    """Write letters to OUT/letters/: from the recorded run's trace when `inp` is None, else from a fresh
+    computation checked against OUT/totals.csv if present.
 
     The folder is replaced as a whole, atomically. Letters in other formats are kept, and with
     `only` so are the other recipients' letters in this format; nothing the tool did not write is
@@ -149,11 +150,15 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
 
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
-    result = compute(inp)
-    tidy_run(out)
-    check_recorded(result, out, "writing letters")
+    if inp is None:
+        result, rules_path = recorded(out)
+        protect = [rules_path, Path(templates or resources.shipped("templates"))]
+    else:
+        result, rules_path = compute(inp), inp.rules_path
+        tidy_run(out)
+        check_recorded(result, out, "writing letters")
+        protect = [rules_path, *result.data.files, Path(templates or resources.shipped("templates"))]
     templates = templates or resources.shipped("templates")
-    protect = [inp.rules_path, *result.data.files, Path(templates)]
     target = out / LETTERS
 
     with staged(target, recorded_letters, "the letters", protect=protect, lock=Path(out).resolve().parent) as stage:
@@ -161,7 +166,7 @@ def letters(inp: Inputs, out: Path, fmt_name: str, templates: Path | None, only:
             for name in recorded_letters(target):
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
                     shutil.copy2(target / name, stage / name)
-        written = write_letters(result, inp.rules_path, stage, fmt_name, Path(templates), only, on)
+        written = write_letters(result, rules_path, stage, fmt_name, Path(templates), only, on)
         files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
         manifest = {"tool": "skl-payout", "tool_version": __version__,
                     "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}
@@ -173,6 +178,54 @@ def _rewritten(name: str, fmt_name: str, only: list[str] | None) -> bool:
     """Whether this run of `letters` drops the recorded letter `name` (with `only`, nothing is dropped:
     the chosen letters are written over their old files, the others stay)."""
     return name.endswith("." + fmt_name) and not only
+
+
+def has_trace(out: Path) -> bool:
+    """Whether OUT holds a run whose trace can be read back (a run written before trace.json cannot)."""
+    from .trace import TRACE_FILE
+
+    return (Path(out) / "run.json").is_file() and (Path(out) / TRACE_FILE).is_file()
+
+
+def recorded(out: Path):
+    """The run recorded in OUT, read back from its trace: what was paid, without reading any data.
+
+    trace.json must be the file the run wrote (its SHA-256 is in run.json), and the rule file the one
+    it was computed with (for titles, sources and texts); every money invariant is checked again.
+    """
+    import hashlib
+    import json
+
+    from .compare import MAX_OUTPUT_BYTES, _manifest
+    from .pipeline import attach
+    from .rules import load_rules
+    from .safefs import read_manifest, tidy_run
+    from .trace import TRACE_FILE, from_dict
+
+    out = Path(out)
+    tidy_run(out)
+    manifest = _manifest(out)
+    if read_manifest(out / "run.json") is None:
+        raise PayoutError(error(str(out / "run.json"), "was changed after the run wrote it",
+                                "run `skl-payout run` again"))
+    path = out / TRACE_FILE
+    if path.stat().st_size > MAX_OUTPUT_BYTES:
+        raise PayoutError(error(str(path), "is far larger than a run's trace", "run `skl-payout run` again"))
+    raw = path.read_bytes()
+    if (manifest.get("outputs") or {}).get(TRACE_FILE) != hashlib.sha256(raw).hexdigest():
+        raise PayoutError(error(str(path), "is not the trace this run wrote (its SHA-256 differs from run.json)",
+                                "run `skl-payout run` again"))
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayoutError(error(str(path), f"cannot be read as JSON: {exc}")) from None
+    trace = from_dict(data, str(path))
+    rules_path = Path(manifest["rules"]["path"])
+    rules = load_rules(rules_path)
+    if rules.sha256 != manifest["rules"]["sha256"] or rules.sha256 != trace.rules_sha256:
+        raise PayoutError(error(str(rules_path), "the rule file changed since the run recorded in " + str(out),
+                                "run `skl-payout run` again, so that letters and explanations use the rules that pay"))
+    return attach(rules, trace), rules_path
 
 
 def check_recorded(result, out: Path, doing: str) -> None:

@@ -279,6 +279,8 @@ def letters(
     except ValueError:
         raise PayoutError(error("--date", f"{on!r} is not a date", "write it as YYYY-MM-DD")) from None
     inp, target = api.recorded_inputs(year, rules, data, out)
+    if rules is None and data is None and api.has_trace(target):
+        inp = None  # the recorded run: letters say what it paid, whatever the data folder holds now
     result, written = api.letters(inp, target, format, templates, only, when)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
@@ -298,9 +300,12 @@ def explain(
     from .explain import as_text, explain as explain_code
 
     inp, target = api.recorded_inputs(year, rules, data, out)
-    result = api.compute(inp)
-    if out is not None or (rules is None and data is None and (target / "run.json").exists()):  # a recorded run
-        api.check_recorded(result, target, "explaining its amounts")
+    if rules is None and data is None and api.has_trace(target):  # the recorded run, read back from its trace
+        result, _ = api.recorded(target)
+    else:
+        result = api.compute(inp)
+        if out is not None or (rules is None and data is None and (target / "run.json").exists()):
+            api.check_recorded(result, target, "explaining its amounts")
     items = explain_code(result, code, rtype)
     if as_json:
         payload = {"year": inp.year, "code": code, "recipients": items,

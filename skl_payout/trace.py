@@ -265,7 +265,7 @@ def to_dict(trace: Trace) -> dict:
 
 
 def to_json(trace: Trace) -> str:
-    return json.dumps(to_dict(trace), ensure_ascii=False, indent=1) + "\n"
+    return json.dumps(to_dict(trace), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:

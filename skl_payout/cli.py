@@ -365,6 +365,12 @@ def diff(
     if d.changes:
         console.print(changes_table(f"Amounts that changed ({len(d.changes)} recipients)", d.changes))
         console.print(f"Net change: {fmt.kr(d.net_sek)}")
+        reasons = [c for c in d.changes if c.get("why")]
+        for c in reasons[:50]:
+            console.print(f"  {escape(c['recipient_type'])} {escape(c['code'])} {escape(c['name'])}: "
+                          + escape("; ".join(c["why"])), highlight=False, soft_wrap=True)
+        if len(reasons) > 50:
+            console.print(f"  ... and {len(reasons) - 50} more (--json lists every reason)")
     else:
         console.print("No recipient's amount changed.")
     if d.withheld:

@@ -114,6 +114,9 @@ def diff(a: Path, b: Path) -> Diff:
             result.changes.append({"recipient_type": key[0], "code": key[1], "name": (rb or ra)["name"],
                                    "before_sek": before, "after_sek": after, "change_sek": after - before})
     ma, mb = _manifest(a), _manifest(b)
+    why = _why(a, b, [(c["recipient_type"], c["code"]) for c in result.changes])
+    for c in result.changes:
+        c["why"] = why.get((c["recipient_type"], c["code"]), [])
     wa, wb = _withheld(ma), _withheld(mb)
     for key in sorted(set(wa) | set(wb)):
         before, after = wa.get(key, (0, ""))[0], wb.get(key, (0, ""))[0]
@@ -129,6 +132,59 @@ def diff(a: Path, b: Path) -> Diff:
             status = "added" if name not in ia else "removed" if name not in ib else "changed"
             result.inputs.append({"file": name, "status": status, "before": ia.get(name), "after": ib.get(name)})
     return result
+
+
+def _rows_of(folder: Path) -> dict[tuple[str, str], dict[str, dict]] | None:
+    """(type, code) -> sub-pot id -> the trace row, with its sub-pot's budget and key sum; None without a trace."""
+    from .trace import TRACE_FILE
+
+    path = folder / TRACE_FILE
+    if not path.is_file() or path.stat().st_size > MAX_OUTPUT_BYTES:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows: dict[tuple[str, str], dict[str, dict]] = {}
+        for sp in data["subpots"]:
+            for row in sp["rows"]:
+                who = row["recipient"]
+                rows.setdefault((who["type"], who["code"]), {})[sp["id"]] = {
+                    **row, "budget_sek": sp["budget_sek"], "key_sum": sp["key_sum"]}
+        return rows
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _why(a: Path, b: Path, changed: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """For each changed recipient, what moved its amount: a condition's numbers or outcome, its key, or
+    the sub-pot's budget or key sum (read from the two runs' traces)."""
+    ra, rb = _rows_of(a), _rows_of(b)
+    if ra is None or rb is None:
+        return {}
+    found: dict[tuple[str, str], list[str]] = {}
+    for key in changed:
+        lines = []
+        before, after = ra.get(key, {}), rb.get(key, {})
+        for sub_id in sorted(set(before) | set(after)):
+            x, y = before.get(sub_id), after.get(sub_id)
+            if x is None or y is None:
+                lines.append(f"{sub_id}: {'new in' if x is None else 'not in'} the second run")
+                continue
+            if x["paid_sek"] == y["paid_sek"] and x["withheld_sek"] == y["withheld_sek"]:
+                continue
+            for cx, cy in zip(x["conditions"], y["conditions"]):
+                numbers = [k for k in ("numerator", "denominator", "value", "own_sek", "allocation_sek", "threshold")
+                           if cx.get(k) != cy.get(k)]
+                if numbers or cx["passed"] != cy["passed"]:
+                    shown = ", ".join(f"{k} {cx.get(k)} -> {cy.get(k)}" for k in numbers)
+                    outcome = f"{cx['outcome']} -> {cy['outcome']}" if cx["passed"] != cy["passed"] else cy["outcome"]
+                    lines.append(f"{sub_id}: {cx['label']}: {shown + '; ' if shown else ''}{outcome}")
+            if (x["key"] or {}).get("value") != (y["key"] or {}).get("value"):
+                lines.append(f"{sub_id}: key {(x['key'] or {}).get('value')} -> {(y['key'] or {}).get('value')}")
+            for k, label in (("budget_sek", "sub-pot budget"), ("key_sum", "key sum of those sharing it")):
+                if x[k] != y[k]:
+                    lines.append(f"{sub_id}: {label} {x[k]} -> {y[k]}")
+        found[key] = lines
+    return found
 
 
 def _withheld(manifest: dict) -> dict[tuple[str, str], tuple[int, str]]:

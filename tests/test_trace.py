@@ -210,3 +210,18 @@ def test_the_invariants_hold_under_python_dash_O(tmp_path):
 def test_no_money_check_is_an_assert():
     source = "\n".join(p.read_text(encoding="utf-8") for p in (Path(__file__).parent.parent / "skl_payout").glob("*.py"))
     assert not re.search(r"^\s*assert\b", source, re.M)
+
+
+def test_diff_says_why_an_amount_moved(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    path = data / "palliativregistret.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("\n1290,341,684\n", "\n1290,342,684\n"), encoding="utf-8")
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("run", "--year", "2011", "--out", str(a)).returncode == 0
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(b)).returncode == 0
+    changes = {c["code"]: c for c in json.loads(cli("diff", str(a), str(b), "--json").stdout)["changes"]}
+    assert "PAL-50/kommun: andel registrerade dödsfall: numerator 341 -> 342; below_threshold -> met" in \
+        changes["1290"]["why"]
+    other = next(c for code, c in changes.items() if code != "1290" and c["recipient_type"] == "kommun")
+    assert any("key sum of those sharing it" in w for w in other["why"])  # the others lost to the newcomer

@@ -181,13 +181,14 @@ def _rewritten(name: str, fmt_name: str, only: list[str] | None) -> bool:
 
 
 def has_trace(out: Path) -> bool:
-    """Whether OUT holds a run whose trace can be read back (a run written before trace.json cannot)."""
+    """Whether OUT holds a run that recorded a trace (then it must be read back, and must be there)."""
+    from .safefs import recorded_run
     from .trace import TRACE_FILE
 
-    return (Path(out) / "run.json").is_file() and (Path(out) / TRACE_FILE).is_file()
+    return TRACE_FILE in recorded_run(Path(out))
 
 
-def recorded(out: Path):
+def recorded(out: Path, year: int | None = None):
     """The run recorded in OUT, read back from its trace: what was paid, without reading any data.
 
     trace.json must be the file the run wrote (its SHA-256 is in run.json), and the rule file the one
@@ -209,6 +210,12 @@ def recorded(out: Path):
         raise PayoutError(error(str(out / "run.json"), "was changed after the run wrote it",
                                 "run `skl-payout run` again"))
     path = out / TRACE_FILE
+    if not path.is_file():
+        raise PayoutError(error(str(path), "is missing: run.json records it, and letters and explanations are "
+                                "written from it, never from the data as it is now", "run `skl-payout run` again"))
+    if year is not None and manifest["year"] != year:
+        raise PayoutError(error(str(out), f"holds the run for {manifest['year']}, not {year}",
+                                f"give --year {manifest['year']}, or the --out folder of the {year} run"))
     if path.stat().st_size > MAX_OUTPUT_BYTES:
         raise PayoutError(error(str(path), "is far larger than a run's trace", "run `skl-payout run` again"))
     raw = path.read_bytes()
@@ -221,11 +228,23 @@ def recorded(out: Path):
         raise PayoutError(error(str(path), f"cannot be read as JSON: {exc}")) from None
     trace = from_dict(data, str(path))
     rules_path = Path(manifest["rules"]["path"])
+    try:
+        current = hashlib.sha256(rules_path.read_bytes()).hexdigest()
+    except OSError:
+        raise PayoutError(error(str(rules_path), "the rule file the run recorded in " + str(out) + " used cannot be "
+                                "read", "letters and explanations need the rules that paid: run again")) from None
+    if current != manifest["rules"]["sha256"] or current != trace.rules_sha256:
+        raise PayoutError(error(str(rules_path), "the rule file changed since the run recorded in " + str(out),
+                                "run `skl-payout run` again, so that letters and explanations use the rules that pay"))
     rules = load_rules(rules_path)
     if rules.sha256 != manifest["rules"]["sha256"] or rules.sha256 != trace.rules_sha256:
         raise PayoutError(error(str(rules_path), "the rule file changed since the run recorded in " + str(out),
                                 "run `skl-payout run` again, so that letters and explanations use the rules that pay"))
-    return attach(rules, trace), rules_path
+    result = attach(rules, trace)
+    if trace.year != manifest["year"]:
+        raise PayoutError(error(str(path), f"is a trace for {trace.year}, run.json for {manifest['year']}"))
+    check_recorded(result, out, "writing letters or explaining")  # totals.csv says what the trace says
+    return result, rules_path
 
 
 def check_recorded(result, out: Path, doing: str) -> None:
@@ -235,6 +254,16 @@ def check_recorded(result, out: Path, doing: str) -> None:
 
     if not (Path(out) / "totals.csv").exists():
         return
+    from .safefs import read_manifest
+
+    manifest = read_manifest(Path(out) / "run.json")
+    if manifest and result.data is not None and "trace.json" not in (manifest.get("outputs") or {}):
+        # a run from before trace.json: the data must still be what it read, not merely give the same totals
+        now = {(p.name, result.data.digests.get(p)) for p in result.data.files}
+        then = {(i.get("file"), i.get("sha256")) for i in manifest.get("inputs", []) if isinstance(i, dict)}
+        if now != then or (manifest.get("rules") or {}).get("sha256") != result.rules.sha256:
+            raise PayoutError(error(str(Path(out) / "run.json"), "the rules or data changed since this run, which "
+                                    "predates trace.json", f"run `skl-payout run` again before {doing}"))
     recorded = [[r["recipient_type"], r["code"], r["name"], r.get("county_code"), r["amount_sek"]]
                 for r in read_totals(Path(out)).values()]
     if recorded != total_rows(result):

@@ -280,6 +280,7 @@ def letters(
         raise PayoutError(error("--date", f"{on!r} is not a date", "write it as YYYY-MM-DD")) from None
     inp, target = api.recorded_inputs(year, rules, data, out)
     if rules is None and data is None and api.has_trace(target):
+        api.recorded(target, year)  # refused here if it is not the year asked for, or not intact
         inp = None  # the recorded run: letters say what it paid, whatever the data folder holds now
     result, written = api.letters(inp, target, format, templates, only, when)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
@@ -300,8 +301,12 @@ def explain(
     from .explain import as_text, explain as explain_code
 
     inp, target = api.recorded_inputs(year, rules, data, out)
+    if out is not None and not Path(out).exists():
+        from .errors import PayoutError, error
+
+        raise PayoutError(error(str(out), "no such folder", "give the --out folder of a run"))
     if rules is None and data is None and api.has_trace(target):  # the recorded run, read back from its trace
-        result, _ = api.recorded(target)
+        result, _ = api.recorded(target, year)
     else:
         result = api.compute(inp)
         if out is not None or (rules is None and data is None and (target / "run.json").exists()):

@@ -138,17 +138,26 @@ def _rows_of(folder: Path) -> dict[tuple[str, str], dict[str, dict]] | None:
     """(type, code) -> sub-pot id -> the trace row, with its sub-pot's budget and key sum; None without a trace."""
     from .trace import TRACE_FILE
 
+    import hashlib
+
+    from .safefs import read_manifest
+
     path = folder / TRACE_FILE
-    if not path.is_file() or path.stat().st_size > MAX_OUTPUT_BYTES:
+    manifest = read_manifest(folder / "run.json")
+    if manifest is None or not path.is_file() or path.stat().st_size > MAX_OUTPUT_BYTES:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        if (manifest.get("outputs") or {}).get(TRACE_FILE) != hashlib.sha256(raw).hexdigest():
+            return None  # not the trace the run wrote: no reasons rather than wrong ones
+        data = json.loads(raw.decode("utf-8"))
         rows: dict[tuple[str, str], dict[str, dict]] = {}
         for sp in data["subpots"]:
             for row in sp["rows"]:
                 who = row["recipient"]
                 rows.setdefault((who["type"], who["code"]), {})[sp["id"]] = {
-                    **row, "budget_sek": sp["budget_sek"], "key_sum": sp["key_sum"]}
+                    **row, "budget_sek": sp["budget_sek"], "key_sum": sp["key_sum"], "method": sp["method"],
+                    "rate_sek": sp["rate_sek"]}
         return rows
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return None
@@ -171,6 +180,12 @@ def _why(a: Path, b: Path, changed: list[tuple[str, str]]) -> dict[tuple[str, st
                 continue
             if x["paid_sek"] == y["paid_sek"] and x["withheld_sek"] == y["withheld_sek"]:
                 continue
+            if len(x["conditions"]) != len(y["conditions"]):
+                lines.append(f"{sub_id}: the rules set other conditions ({len(x['conditions'])} -> "
+                             f"{len(y['conditions'])})")
+            for k, label in (("method", "method"), ("rate_sek", "fixed rate per unit")):
+                if x[k] != y[k]:
+                    lines.append(f"{sub_id}: {label} {x[k]} -> {y[k]}")
             for cx, cy in zip(x["conditions"], y["conditions"]):
                 numbers = [k for k in ("numerator", "denominator", "value", "own_sek", "allocation_sek", "threshold")
                            if cx.get(k) != cy.get(k)]
@@ -181,9 +196,12 @@ def _why(a: Path, b: Path, changed: list[tuple[str, str]]) -> dict[tuple[str, st
             if (x["key"] or {}).get("value") != (y["key"] or {}).get("value"):
                 lines.append(f"{sub_id}: key {(x['key'] or {}).get('value')} -> {(y['key'] or {}).get('value')}")
             for k, label in (("budget_sek", "sub-pot budget"), ("key_sum", "key sum of those sharing it")):
-                if x[k] != y[k]:
+                if x[k] != y[k] and (x["allocation"] and y["allocation"] or k == "budget_sek"):
                     lines.append(f"{sub_id}: {label} {x[k]} -> {y[k]}")
-        found[key] = lines
+            ex, ey = (x["allocation"] or {}).get("remainder_krona"), (y["allocation"] or {}).get("remainder_krona")
+            if ex is not None and ey is not None and ex != ey:
+                lines.append(f"{sub_id}: remainder krona {ex} -> {ey} (the largest remainders changed)")
+        found[key] = lines or ["no reason found in the traces"]
     return found
 
 

@@ -195,6 +195,7 @@ def check(trace: Trace, where: str = "the run") -> None:
             expected = "paid" if r.qualified else ("withheld" if r.withheld else "not_qualified")
             if r.status != expected:
                 fail(f"{sp.id}, {r.recipient.code}: status {r.status!r}, its numbers say {expected!r}")
+        _check_arithmetic(sp, fail)
     received = sorted((src, sp.id, a) for sp in trace.subpots for src, a in sp.received)
     handed = sorted((sp.id, dst, a) for sp in trace.subpots for dst, a in sp.handed)
     if received != handed:
@@ -209,6 +210,41 @@ def check(trace: Trace, where: str = "the run") -> None:
         fail("the sub-pots name other pots than the rule file")
     if problems:
         raise PayoutError(problems)
+
+
+def _check_arithmetic(sp: SubPot, fail) -> None:
+    """Re-derive every decision and share from the trace's own inputs: a forged or buggy number shows."""
+    for r in sp.rows:
+        for c in r.conditions:
+            if c.kind == "ratio":
+                ok = bool(c.denominator) and Fraction(c.numerator, c.denominator) >= c.threshold
+            elif c.kind == "flag":
+                ok = bool(c.value)
+            elif c.kind == "matching_funds":
+                ok = c.own_sek >= c.allocation_sek
+            else:
+                ok = False
+            if ok != c.passed:
+                fail(f"{sp.id}, {r.recipient.code}: condition {c.label!r} says {c.passed}, its numbers say {ok}")
+    if sp.method == "fixed_table":
+        return
+    pool = [r for r in sp.rows if r.allocation is not None]
+    if sp.key_sum is not None and pool and sum(r.key_value for r in pool) != sp.key_sum:
+        fail(f"{sp.id}: the key sum {sp.key_sum} is not the sum of the keys of those sharing it")
+    if sp.method == "per_unit" and sp.rate_sek is not None:
+        for r in pool:
+            if r.allocation.amount != r.key_value * sp.rate_sek:
+                fail(f"{sp.id}, {r.recipient.code}: {r.key_value} × {sp.rate_sek} kr is not {r.allocation.amount} kr")
+        return
+    if pool and sum(r.allocation.amount for r in pool) != sp.budget:
+        fail(f"{sp.id}: the allocations add up to {sum(r.allocation.amount for r in pool)} kr, not the budget")
+    for r in pool:
+        a = r.allocation
+        exact = Fraction(sp.budget * r.key_value, sp.key_sum) if sp.key_sum else None
+        if exact != a.exact or a.floor != (exact.numerator // exact.denominator) or a.extra not in (0, 1) \
+                or a.amount != a.floor + a.extra:
+            fail(f"{sp.id}, {r.recipient.code}: the share {a.amount} kr is not {r.key_value} / {sp.key_sum} of "
+                 f"{sp.budget} kr, floored, plus at most one remainder krona")
 
 
 # --- trace.json ------------------------------------------------------------------------------------
@@ -275,6 +311,15 @@ def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:
             raise ValueError(f"schema_version {data.get('schema_version')!r}, this tool reads {SCHEMA_VERSION}")
 
         def condition(c: dict) -> Condition:
+            if c["kind"] not in KINDS or not isinstance(c["passed"], bool):
+                raise ValueError(f"condition kind {c['kind']!r} or passed {c['passed']!r} is not valid")
+            for k in ("numerator", "denominator", "own_sek", "allocation_sek"):
+                _whole(c.get(k), k, optional=True)
+            if c["kind"] == "ratio" and (c.get("numerator") is None or c.get("denominator") is None
+                                         or c.get("threshold") is None):
+                raise ValueError("a ratio condition needs numerator, denominator and threshold")
+            if c["kind"] == "matching_funds" and (c.get("own_sek") is None or c.get("allocation_sek") is None):
+                raise ValueError("a matching-funds condition needs own_sek and allocation_sek")
             return Condition(
                 kind=c["kind"], passed=bool(c["passed"]), label=c["label"], inputs=tuple(c["inputs"]),
                 numerator=c.get("numerator"), denominator=c.get("denominator"),
@@ -285,6 +330,12 @@ def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:
 
         def row(sp_id: str, r: dict) -> Row:
             a, k, who = r["allocation"], r["key"], r["recipient"]
+            if r["status"] not in ("paid", "withheld", "not_qualified") or who["type"] not in RECIPIENT_TYPES \
+                    or not all(isinstance(who[x], str) for x in ("code", "name", "county_code")):
+                raise ValueError(f"row {who.get('code')!r} in {sp_id}: status or recipient is not valid")
+            for value in (r["paid_sek"], r["withheld_sek"], *(a.values() if a else ()), *([k["value"]] if k else ())):
+                if not isinstance(value, str):
+                    _whole(value, "an amount")
             share = None if a is None else Share(int(a["amount_sek"]), _read_fraction(a["exact_sek"]),
                                                  int(a["floor_sek"]), int(a["remainder_krona"]))
             return Row(sp_id, Recipient(who["type"], who["code"], who["name"], who["county_code"], who.get("parent_code")),
@@ -304,8 +355,31 @@ def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:
                 budget=int(sp["budget_sek"]), key_sum=sp["key_sum"], paid=int(sp["paid_sek"]),
                 withheld=int(sp["withheld_sek"]), unpaid=int(sp["unpaid_sek"]),
                 rows=tuple(row(sp["id"], r) for r in sp["rows"])) for sp in data["subpots"]))
-    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
+        for sp in trace.subpots:
+            if sp.method not in ("proportional", "per_unit", "fixed_table") or sp.among not in ("qualified", "eligible"):
+                raise ValueError(f"{sp.id}: method {sp.method!r} or among {sp.among!r} is not valid")
+            for value in (sp.original_budget, sp.budget, sp.paid, sp.withheld, sp.unpaid):
+                _whole(value, f"{sp.id}: an amount")
+            _whole(sp.key_sum, f"{sp.id}: key_sum", optional=True)
+            codes = [r.recipient.key for r in sp.rows]
+            if len(codes) != len(set(codes)):
+                raise ValueError(f"{sp.id}: a recipient appears twice")
+        if len({sp.id for sp in trace.subpots}) != len(trace.subpots):
+            raise ValueError("a sub-pot appears twice")
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError, IndexError, OverflowError) as exc:
         raise PayoutError(error(where, f"is not a complete skl-payout trace: {exc}",
                                 "run `skl-payout run` again to write a new one")) from None
     check(trace, where)
     return trace
+
+
+KINDS = ("ratio", "flag", "matching_funds", "tier")
+RECIPIENT_TYPES = ("kommun", "landsting", "regiondel", "lan")
+
+
+def _whole(value, what: str, optional: bool = False) -> None:
+    """A whole number as JSON has it: not a boolean, not a fraction, not text, not absurdly large."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 10**15:
+        raise ValueError(f"{what} is {value!r}, not a whole number")

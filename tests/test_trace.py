@@ -225,3 +225,40 @@ def test_diff_says_why_an_amount_moved(tmp_path):
         changes["1290"]["why"]
     other = next(c for code, c in changes.items() if code != "1290" and c["recipient_type"] == "kommun")
     assert any("key sum of those sharing it" in w for w in other["why"])  # the others lost to the newcomer
+
+
+def test_a_recorded_run_is_refused_for_another_year_or_without_its_trace(tmp_path):
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    done = cli("explain", "0114", "--year", "2010", "--out", str(out))
+    assert done.returncode == 1 and "holds the run for 2011, not 2010" in done.stderr
+    done = cli("letters", "--year", "2014", "--out", str(out), "--format", "md")
+    assert done.returncode == 1 and "holds the run for 2011, not 2014" in done.stderr
+    (out / "trace.json").unlink()
+    for command in (["explain", "0114"], ["letters", "--format", "md"]):
+        done = cli(*command, "--year", "2011", "--out", str(out))
+        assert done.returncode == 1 and "trace.json" in done.stderr and "is missing" in done.stderr
+
+
+def test_a_forged_trace_with_consistent_sums_is_refused(sample_trace):
+    """Moving money between two recipients and fixing every sum still breaks the re-derived arithmetic."""
+    forged = copy.deepcopy(sample_trace)
+    sp = _sub(forged, "PAL-40/kommun")
+    a, b = [r for r in sp["rows"] if r["paid_sek"] > 100_000][:2]
+    for row, delta in ((a, 50_000), (b, -50_000)):
+        row["paid_sek"] += delta
+        row["allocation"]["amount_sek"] += delta
+        row["allocation"]["floor_sek"] += delta
+    with pytest.raises(PayoutError) as caught:
+        from_dict(forged)
+    assert "is not" in str(caught.value) and "floored" in str(caught.value)
+
+
+def test_a_trace_of_the_wrong_kinds_is_a_clear_error(sample_trace):
+    for how in (lambda t: _sub(t, "SA/kommun")["rows"][0]["conditions"][0].update(passed="false"),
+                lambda t: _sub(t, "SA/kommun")["rows"][0].update(paid_sek=1.5),
+                lambda t: _sub(t, "SA/kommun")["rows"][0]["conditions"][0].update(numerator="12"),
+                lambda t: _sub(t, "SA/kommun").update(method="lottery")):
+        with pytest.raises(PayoutError) as caught:
+            from_dict(corrupt(sample_trace, how))
+        assert "trace" in str(caught.value)

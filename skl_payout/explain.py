@@ -79,6 +79,8 @@ def arithmetic(p: dict) -> list[str]:
     if p["method"] == "fixed_table":
         return [f"  fixed table ({p.get('table_source')}): {p['table_amount_sek']} kr"] if "table_amount_sek" in p else []
     if c is None:
+        if p["reasons"] == ["replaced_by_higher_tier"]:
+            return ["  not in the distribution: paid in the higher tier instead"]
         return ["  not in the distribution: a condition is not met"]
     if p["method"] == "per_unit" and p["rate_sek"] is not None:
         lines = [f"  computation: {p['key']['value']} x {p['rate_sek']} kr (fixed rate per unit) = {c['allocation_sek']} kr"]
@@ -88,6 +90,8 @@ def arithmetic(p: dict) -> list[str]:
                  f"  floor {c['floor_sek']} kr + remainder krona {c['remainder_krona']} = {c['allocation_sek']} kr"]
     if p["status"] == "withheld":
         lines[-1] += " (withheld until the condition is met)"
+    elif p["reasons"] == ["replaced_by_higher_tier"]:
+        lines[-1] += " (not paid here: paid in the higher tier instead)"
     elif not p["qualified"]:
         lines[-1] += " (not paid: a condition is not met)"
     return lines

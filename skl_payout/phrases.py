@@ -43,7 +43,7 @@ def value(c: Condition) -> str:
         return "uppfyllt" if c.value else "inte uppfyllt"
     if c.kind == "matching_funds":
         return fmt.kr(c.own_sek, nbsp=False)
-    return f"kvalificerad för {c.higher_tier}"
+    return f"kvalificerad för {c.label}"
 
 
 def shortfall(c: Condition) -> str | None:
@@ -58,7 +58,7 @@ def shortfall(c: Condition) -> str | None:
     if c.kind == "matching_funds":
         return f"{fmt.kr(c.allocation_sek - c.own_sek, nbsp=False)} för lite"
     if c.kind == "tier":
-        return f"ersätts av {c.higher_tier}"
+        return f"ersätts av: {c.label}"
     return None
 
 
@@ -106,6 +106,9 @@ def distribution(row: Row, sp: SubPot, rules) -> str:
         if row.withheld:
             return text + f" Beloppet innehålls {pot.withheld_until}."
         return text if row.qualified else text + " Beloppet betalas inte ut eftersom villkoret inte är uppfyllt."
+    replaced = [c for c in row.conditions if not c.passed]
+    if replaced and all(c.kind == "tier" for c in replaced):
+        return f"Ersättningen ur denna pott ersätts av den högre nivån: {replaced[0].label}."
     if share is None:
         return "Ingen ersättning ur denna pott, eftersom villkoren inte är uppfyllda."
     unit = pot.distribute.unit_label

@@ -56,8 +56,18 @@ OutOpt = typer.Option(None, "--out", help="Output folder (default: out/<year>)."
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"skl-payout {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors.")) -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors."),
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
     """Load register and population data, qualify each authority, distribute each pot, write letters."""
     _state["debug"] = debug
 
@@ -289,10 +299,10 @@ def letters(
 @app.command()
 @guarded
 def explain(
-    code: str = typer.Argument(..., help="Authority or county code, e.g. 0114 or 01."),
+    code: str = typer.Argument(..., help="Authority or county code, e.g. 0114 or 01, or a name, e.g. Norrköping."),
     year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
     out: Optional[Path] = OutOpt,
-    rtype: Optional[str] = typer.Option(None, "--type", help="kommun, landsting, regiondel or lan (a code such as "
+    rtype: Optional[str] = typer.Option(None, "--type", help="kommun, landsting, regiondel or län (a code such as "
                                         "01 is both a landsting and a län)."),
     as_json: bool = JsonOpt,
 ) -> None:

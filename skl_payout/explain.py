@@ -57,12 +57,26 @@ def explain_row(row: Row, sp: SubPot, result: Result) -> dict:
     return item
 
 
+TYPE_ALIASES = {"län": "lan", "lan": "lan", "kommun": "kommun", "landsting": "landsting", "region": "landsting",
+                "regiondel": "regiondel"}
+
+
 def explain(result: Result, code: str, rtype: str | None = None) -> list[dict]:
-    matches = [r for r, _ in result.totals() if r.code == code and (rtype is None or r.type == rtype)]
+    """One recipient (or several sharing a code or name) by code, e.g. 0114, or by name, e.g. Norrköping."""
+    if rtype is not None:
+        if rtype.strip().lower() not in TYPE_ALIASES:
+            raise PayoutError(error("--type", f"unknown recipient type {rtype!r}", "kommun, landsting, regiondel or län"))
+        rtype = TYPE_ALIASES[rtype.strip().lower()]
+    fits = [r for r, _ in result.totals() if rtype is None or r.type == rtype]
+    matches = [r for r in fits if r.code == code]
+    if not matches:  # a name: exactly, then as the start of a name ("Norrköping" is the kommun, not "Norrköpings ...")
+        wanted = code.strip().casefold()
+        matches = [r for r in fits if r.name.casefold() == wanted] or \
+            [r for r in fits if r.name.casefold().startswith(wanted)] if wanted else []
     if not matches:
         known = sorted({r.code for r, _ in result.totals()})
         hint = f"did Excel drop a leading zero? try {code.zfill(4)!r}" if code.zfill(4) in known and code != code.zfill(4) else None
-        raise PayoutError(error("CODE", f"no recipient with code {code!r}" + (f" of type {rtype}" if rtype else ""), hint))
+        raise PayoutError(error("CODE", f"no recipient with code or name {code!r}" + (f" of type {rtype}" if rtype else ""), hint))
     out = []
     for recipient in matches:
         pots = [explain_row(row, result.subpot(row.subpot), result) for row in result.rows_for(recipient)]

@@ -296,3 +296,19 @@ def test_letters_do_not_replace_a_foreign_letters_folder(run_2011, tmp_path):
     (out / "letters" / "budget.xlsx").write_bytes(b"x")
     done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md")
     assert done.returncode == 1 and [p.name for p in (out / "letters").iterdir()] == ["budget.xlsx"]
+
+
+def test_explain_finds_a_recipient_by_name_and_accepts_lan_with_its_accent(run_2011):
+    by_name = cli("explain", "Norrköping", "--year", "2011", "--out", str(run_2011), "--json")
+    by_code = cli("explain", "0581", "--year", "2011", "--out", str(run_2011), "--json")
+    assert by_name.returncode == 0 and json.loads(by_name.stdout)["recipients"] == json.loads(by_code.stdout)["recipients"]
+    county = cli("explain", "06", "--type", "län", "--year", "2011", "--out", str(run_2011), "--json")
+    assert county.returncode == 0 and json.loads(county.stdout)["type"] == "lan"
+    assert cli("explain", "06", "--type", "county", "--year", "2011").returncode == 1
+
+
+def test_version():
+    from skl_payout import __version__
+
+    done = cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"skl-payout {__version__}"

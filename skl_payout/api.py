@@ -136,7 +136,8 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
     return base, out
 
 
-def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None):
+def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None,
+            settings_file: Path | None = None):
     """Write letters to OUT/letters/: from the recorded run's trace when `inp` is None, else from a fresh
     computation checked against OUT/totals.csv if present.
 
@@ -148,8 +149,11 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
     from . import __version__
     from .safefs import LETTERS, LETTERS_MANIFEST, hashes, manifest_text, recorded_letters, staged, tidy_run
 
+    from .settings import load as load_settings
+
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
+    settings, settings_path = load_settings(settings_file)
     if inp is None:
         result, rules_path = recorded(out)
         protect = [rules_path, Path(templates or resources.shipped("templates"))]
@@ -166,7 +170,8 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
             for name in recorded_letters(target):
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
                     shutil.copy2(target / name, stage / name)
-        written = write_letters(result, rules_path, stage, fmt_name, Path(templates), only, on)
+        written = write_letters(result, rules_path, stage, fmt_name, Path(templates), only, on, settings,
+                                settings_path)
         files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
         manifest = {"tool": "skl-payout", "tool_version": __version__,
                     "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}

@@ -276,7 +276,11 @@ def letters(
     format: str = typer.Option("pdf", "--format", "-f", help="pdf, html or md."),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Only these recipient codes (repeatable)."),
     templates: Optional[Path] = typer.Option(None, "--templates", help="Folder with your own letter templates."),
-    on: Optional[str] = typer.Option(None, "--date", help="Letter date, YYYY-MM-DD (default: today)."),
+    on: Optional[str] = typer.Option(None, "--date", help="Letter date, YYYY-MM-DD (default: the decision date "
+                                     "in the settings)."),
+    settings: Optional[Path] = typer.Option(None, "--settings", help="Sender settings (default: skl-payout.yaml in "
+                                            "the current folder): sender, signatory, contact, diarienummer, "
+                                            "decision date."),
 ) -> None:
     """Write one Swedish letter per recipient to OUT/letters/, plus one combined PDF for printing."""
     from datetime import date
@@ -292,7 +296,7 @@ def letters(
     if rules is None and data is None and api.has_trace(target):
         api.recorded(target, year)  # refused here if it is not the year asked for, or not intact
         inp = None  # the recorded run: letters say what it paid, whatever the data folder holds now
-    result, written = api.letters(inp, target, format, templates, only, when)
+    result, written = api.letters(inp, target, format, templates, only, when, settings)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
 

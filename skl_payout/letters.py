@@ -125,13 +125,16 @@ def environment(templates: Path, fmt_name: str) -> SandboxedEnvironment:
     return env
 
 
-def context(result: Result, rules_path: Path, letters: list[Letter], on: Date) -> dict:
+def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, settings=None) -> dict:
     a = result.rules.agreement
     return {
         "year": result.rules.year, "date": on.isoformat(), "letters": letters,
         "agreement": {"title": a.title, "reference": a.reference, "contact": a.contact,
                       "source": result.rules.cite(a.source)},
         "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))[:16]},
+        "sender": {"name": settings.sender.name, "address": settings.sender.address},
+        "signatory": settings.signatory.model_dump(), "contact": settings.contact.model_dump(),
+        "diarienummer": settings.years[result.rules.year].diarienummer,
     }
 
 
@@ -145,7 +148,8 @@ def compile_pdf(source: str) -> bytes:
 
 
 def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str, templates: Path,
-                  only: list[str] | None = None, on: Date | None = None) -> list[Path]:
+                  only: list[str] | None = None, on: Date | None = None, settings=None,
+                  settings_path: Path | None = None) -> list[Path]:
     """Write one letter per recipient (and, for PDF, one combined file) into `folder`."""
     from jinja2 import TemplateError
 
@@ -161,8 +165,17 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
         template = environment(templates, fmt_name).get_template(FORMATS[fmt_name])
     except TemplateError as exc:
         raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template cannot be loaded: {exc}")) from None
-    on = on or Date.today()
-    base = context(result, rules_path, letters, on)
+    from .settings import missing_help
+
+    year = result.rules.year
+    if settings is None:
+        raise PayoutError(error("letters", "no sender settings: a letter needs a sender, a signatory, a contact, "
+                                "a diarienummer and the decision date", missing_help(year)))
+    if year not in settings.years:
+        raise PayoutError(error(str(settings_path or "settings"), f"has no entry for {year} under years",
+                                missing_help(year)))
+    on = on or settings.years[year].decision_date  # never silently today's date for another year's decision
+    base = context(result, rules_path, letters, on, settings)
     written = []
     try:
         for letter in letters:

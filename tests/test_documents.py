@@ -162,3 +162,29 @@ def test_user_templates_are_sandboxed(tmp_path, run_2011):
     done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--templates", str(templates),
                "--only", "0114")
     assert done.returncode == 1 and "root:" not in done.stdout + done.stderr
+
+
+def test_letters_name_the_sender_signatory_contact_and_date_from_the_settings(run_2011, tmp_path):
+    from skl_payout.settings import load
+
+    settings, _ = load(ROOT / "skl-payout.yaml")
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    assert cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--only", "0114").returncode == 0
+    text = next((out / "letters").glob("kommun-0114-*.md")).read_text(encoding="utf-8")
+    year = settings.years[2011]
+    for needle in (f"Datum: {year.decision_date.isoformat()}", year.diarienummer, settings.signatory.name,
+                   settings.contact.name, settings.contact.email, settings.sender.address[0]):
+        assert needle.replace("_", "\\_") in text or needle in text, needle
+
+
+def test_letters_without_settings_say_what_is_missing(run_2011, tmp_path):
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", cwd=tmp_path)
+    assert done.returncode == 1 and "no sender settings" in done.stderr and "skl-payout.yaml" in done.stderr
+    bad = tmp_path / "s.yaml"
+    bad.write_text((ROOT / "skl-payout.yaml").read_text(encoding="utf-8").replace("  2011:", "  2013:"),
+                   encoding="utf-8")
+    done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--settings", str(bad))
+    assert done.returncode == 1 and "has no entry for 2011" in done.stderr

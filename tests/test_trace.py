@@ -49,7 +49,11 @@ def test_explain_letters_and_the_trace_say_the_same_numbers(kind, tmp_path):
     assert from_dict(json.loads(json.dumps(to_dict(trace)))) == trace  # trace.json loses nothing
     letters = tmp_path / "letters"
     letters.mkdir()
-    write_letters(result, RULES / f"{case['rules']}.yaml", letters, "md", Path(__file__).parent.parent / "templates")
+    from skl_payout.settings import load
+
+    settings, _ = load(Path(__file__).parent.parent / "skl-payout.yaml")
+    write_letters(result, RULES / f"{case['rules']}.yaml", letters, "md", Path(__file__).parent.parent / "templates",
+                  settings=settings)
     for recipient, total in result.totals():
         (item,) = explain(result, recipient.code, recipient.type)
         text = "\n".join(as_text(item))

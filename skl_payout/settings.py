@@ -1,0 +1,73 @@
+"""The sender's settings for letters: who sends, who signs, whom to contact, and per year the
+diarienummer and the decision date. One YAML file (`--settings FILE`, else `skl-payout.yaml` in the
+current folder); the `skl-payout.yaml` in the repository shows every key."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError
+
+from .errors import PayoutError, error
+from .rules import Model, parse_yaml
+
+DEFAULT_FILE = "skl-payout.yaml"
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Person(Model):
+    name: Text
+    title: Text | None = None
+    phone: Text | None = None
+    email: Text | None = None
+
+
+class Year(Model):
+    diarienummer: Text  # the sender's own case number for the year's decision
+    decision_date: date  # the date on the letters: the date of the payout decision
+
+
+class Sender(Model):
+    name: Text
+    address: list[Text] = []
+
+
+class Settings(Model):
+    sender: Sender
+    signatory: Person
+    contact: Person
+    years: dict[int, Year] = {}
+
+
+def load(path: Path | None) -> tuple[Settings | None, Path | None]:
+    """The settings from `path`, else from skl-payout.yaml in the current folder; (None, None) if neither."""
+    if path is None:
+        candidate = Path(DEFAULT_FILE)
+        if not candidate.is_file():
+            return None, None
+        path = candidate
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PayoutError(error(str(path), "settings file not found")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PayoutError(error(str(path), f"cannot be read as UTF-8 text: {exc}")) from None
+    try:
+        raw, _ = parse_yaml(text)
+        return Settings.model_validate(raw), path
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PayoutError(error(str(path), f"{where}: {first['msg']}",
+                                "compare with the skl-payout.yaml in the repository")) from None
+    except Exception as exc:  # YAML the strict loader refuses
+        raise PayoutError(error(str(path), f"not a valid settings file: {exc}")) from None
+
+
+def missing_help(year: int) -> str:
+    return (f"create {DEFAULT_FILE} in this folder (or give --settings FILE) with the sender, the signatory, the "
+            f"contact and, under years: {year}:, the diarienummer and decision_date; the skl-payout.yaml in "
+            "the repository shows every key")

@@ -118,8 +118,12 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
     """Inputs for commands that follow a run: what OUT/run.json records, unless given explicitly."""
     import json
 
-    from .safefs import tidy_run
+    from .safefs import read_manifest, tidy_run
 
+    if year is None and rules is None and out is not None:  # the run in OUT says which year it is
+        recorded_year = (read_manifest(Path(out) / "run.json") or {}).get("year")
+        if isinstance(recorded_year, int) and not isinstance(recorded_year, bool):
+            year = recorded_year
     base = inputs(year, rules, data)
     out = out if out is not None else Path("out") / str(base.year)
     tidy_run(out)

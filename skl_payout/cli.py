@@ -293,6 +293,9 @@ def letters(
     except ValueError:
         raise PayoutError(error("--date", f"{on!r} is not a date", "write it as YYYY-MM-DD")) from None
     inp, target = api.recorded_inputs(year, rules, data, out)
+    if not (target / "run.json").is_file():  # letters belong to a run: they say what it paid
+        raise PayoutError(error(str(target), "holds no recorded run (no run.json)",
+                                f"run `skl-payout run --year {inp.year} --out {target}` first, then write its letters"))
     if rules is None and data is None and api.has_trace(target):
         api.recorded(target, year)  # refused here if it is not the year asked for, or not intact
         inp = None  # the recorded run: letters say what it paid, whatever the data folder holds now

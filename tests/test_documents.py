@@ -188,3 +188,9 @@ def test_letters_without_settings_say_what_is_missing(run_2011, tmp_path):
                    encoding="utf-8")
     done = cli("letters", "--year", "2011", "--out", str(out), "--format", "md", "--settings", str(bad))
     assert done.returncode == 1 and "has no entry for 2011" in done.stderr
+
+
+def test_letters_need_a_recorded_run(tmp_path):
+    done = cli("letters", "--year", "2011", "--out", str(tmp_path / "nothing"), "--format", "md")
+    assert done.returncode == 1 and "holds no recorded run" in done.stderr
+    assert not (tmp_path / "nothing").exists()

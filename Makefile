@@ -24,7 +24,7 @@ test: $(STAMP)  ## the whole test suite
 validate: $(STAMP)  ## check every shipped rule file against its sample data
 	$(BIN)/skl-payout validate
 
-letters: $(STAMP)
+letters: run  ## the letters of the run in out/$(YEAR)
 	$(BIN)/skl-payout letters --year $(YEAR)
 
 bench: $(STAMP)  ## timings of a full run and of all letters, printed (not a test)

@@ -141,7 +141,7 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
 
 
 def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None,
-            settings_file: Path | None = None):
+            settings_file: Path | None = None, year: int | None = None):
     """Write letters to OUT/letters/: from the recorded run's trace when `inp` is None, else from a fresh
     computation checked against OUT/totals.csv if present.
 
@@ -159,7 +159,7 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     settings, settings_path = load_settings(settings_file)
     if inp is None:
-        result, rules_path = recorded(out)
+        result, rules_path = recorded(out, year)
         protect = [rules_path, Path(templates or resources.shipped("templates"))]
     else:
         result, rules_path = compute(inp), inp.rules_path

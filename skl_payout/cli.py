@@ -296,10 +296,9 @@ def letters(
     if not (target / "run.json").is_file():  # letters belong to a run: they say what it paid
         raise PayoutError(error(str(target), "holds no recorded run (no run.json)",
                                 f"run `skl-payout run --year {inp.year} --out {target}` first, then write its letters"))
-    if rules is None and data is None and api.has_trace(target):
-        api.recorded(target, year)  # refused here if it is not the year asked for, or not intact
-        inp = None  # the recorded run: letters say what it paid, whatever the data folder holds now
-    result, written = api.letters(inp, target, format, templates, only, when, settings)
+    recorded = rules is None and data is None and api.has_trace(target)  # then: what it paid, whatever the data now
+    result, written = api.letters(None if recorded else inp, target, format, templates, only, when, settings,
+                                  year=year)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
 

@@ -187,7 +187,7 @@ def _why(a: Path, b: Path, changed: list[tuple[str, str]]) -> dict[tuple[str, st
                 if x[k] != y[k]:
                     lines.append(f"{sub_id}: {label} {x[k]} -> {y[k]}")
             for cx, cy in zip(x["conditions"], y["conditions"]):
-                numbers = [k for k in ("numerator", "denominator", "value", "own_sek", "allocation_sek", "threshold")
+                numbers = [k for k in ("numerator", "denominator", "flag", "own_sek", "allocation_sek", "threshold")
                            if cx.get(k) != cy.get(k)]
                 if numbers or cx["passed"] != cy["passed"]:
                     shown = ", ".join(f"{k} {cx.get(k)} -> {cy.get(k)}" for k in numbers)

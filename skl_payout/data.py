@@ -323,8 +323,12 @@ def _disguised(name: str) -> bool:
 
 
 def _percent(part: int, whole: int) -> str:
-    """For a warning's reader only (never decides anything): 121 of 110 -> '110.0 %' floored."""
-    return f"{part * 1000 // whole / 10:.1f} %" if whole else "no denominator"
+    """For a warning's reader only (never decides anything): 121 of 110 -> '110,0 %', floored, exactly."""
+    from fractions import Fraction
+
+    from .fmt import percent
+
+    return percent(Fraction(part, whole), 1, nbsp=False) if whole else "no denominator"
 
 
 def capped(problems: list[Problem], label: str, limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:

@@ -8,7 +8,7 @@ from fractions import Fraction
 from . import fmt, phrases
 from .errors import PayoutError, error
 from .pipeline import Result
-from .trace import Condition, Row, SubPot
+from .trace import Condition, Row, SubPot, condition_dict
 
 
 def _exact(value: Fraction | None) -> str | None:
@@ -18,17 +18,11 @@ def _exact(value: Fraction | None) -> str | None:
 
 
 def _condition(c: Condition) -> dict:
-    item = {"kind": c.kind, "label": c.label, "passed": c.passed, "outcome": c.code, "data": list(c.inputs),
-            "requirement": phrases.requirement(c), "value": phrases.value(c), "shortfall": phrases.shortfall(c)}
+    """The trace's numbers for the condition, and the words a letter uses for them."""
+    item = condition_dict(c)
     if c.kind == "ratio":
-        item.update(numerator=c.numerator, denominator=c.denominator, measure=_exact(c.measure),
-                    comparison=">=", threshold=_exact(c.threshold), needed=c.needed)
-    elif c.kind == "flag":
-        item.update(flag=c.value, level=c.level)
-    elif c.kind == "matching_funds":
-        item.update(own_sek=c.own_sek, allocation_sek=c.allocation_sek, comparison=">=")
-    else:
-        item.update(higher_tier=c.higher_tier)
+        item["needed"] = c.needed
+    item.update(requirement=phrases.requirement(c), value=phrases.value(c), shortfall=phrases.shortfall(c))
     return item
 
 
@@ -127,7 +121,7 @@ def as_text(item: dict) -> list[str]:
             mark = "met" if c["passed"] else "NOT met"
             lines.append(f"  condition: {c['requirement']}: {c['value']} -> {mark}"
                          + (f" ({c['shortfall']})" if c["shortfall"] and not c["passed"] else ""))
-            for d in c["data"]:
+            for d in c["inputs"]:
                 lines.append(f"    data: {d}")
         if "key" in p:
             lines.append(f"  key: {p['key']['column']} = {p['key']['value']} ({p['key']['data']})")

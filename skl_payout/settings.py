@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import yaml
 from pydantic import Field, ValidationError
 
 from .errors import PayoutError, error
@@ -63,8 +64,10 @@ def load(path: Path | None) -> tuple[Settings | None, Path | None]:
         where = ".".join(str(p) for p in first["loc"])
         raise PayoutError(error(str(path), f"{where}: {first['msg']}",
                                 "compare with the skl-payout.yaml in the repository")) from None
-    except Exception as exc:  # YAML the strict loader refuses
-        raise PayoutError(error(str(path), f"not a valid settings file: {exc}")) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # YAML the strict loader refuses
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise PayoutError(error(where, f"not a valid settings file: {getattr(exc, 'problem', None) or exc}")) from None
 
 
 def missing_help(year: int) -> str:

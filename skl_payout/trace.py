@@ -261,20 +261,24 @@ def _read_fraction(text: str | None) -> Fraction | None:
     return Fraction(int(num), int(den))
 
 
+def condition_dict(c: Condition) -> dict:
+    """One condition's numbers, as trace.json and `explain --json` give them."""
+    out = {"kind": c.kind, "passed": c.passed, "outcome": c.code, "label": c.label, "inputs": list(c.inputs)}
+    if c.kind == "ratio":
+        out.update(numerator=c.numerator, denominator=c.denominator, measure=_fraction(c.measure),
+                   comparison=">=", threshold=_fraction(c.threshold),
+                   shown_against=[_fraction(t) for t in c.shown_against])
+    elif c.kind == "flag":
+        out.update(flag=c.value, level=c.level)
+    elif c.kind == "matching_funds":
+        out.update(own_sek=c.own_sek, allocation_sek=c.allocation_sek, comparison=">=")
+    else:
+        out.update(higher_tier=c.higher_tier)
+    return out
+
+
 def to_dict(trace: Trace) -> dict:
-    def condition(c: Condition) -> dict:
-        out = {"kind": c.kind, "passed": c.passed, "outcome": c.code, "label": c.label, "inputs": list(c.inputs)}
-        if c.kind == "ratio":
-            out.update(numerator=c.numerator, denominator=c.denominator, measure=_fraction(c.measure),
-                       comparison=">=", threshold=_fraction(c.threshold),
-                       shown_against=[_fraction(t) for t in c.shown_against])
-        elif c.kind == "flag":
-            out.update(value=c.value, level=c.level)
-        elif c.kind == "matching_funds":
-            out.update(own_sek=c.own_sek, allocation_sek=c.allocation_sek, comparison=">=")
-        else:
-            out.update(higher_tier=c.higher_tier)
-        return out
+    condition = condition_dict
 
     def row(r: Row) -> dict:
         a = r.allocation
@@ -311,7 +315,8 @@ def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:
             raise ValueError(f"schema_version {data.get('schema_version')!r}, this tool reads {SCHEMA_VERSION}")
 
         def condition(c: dict) -> Condition:
-            if c["kind"] not in KINDS or not isinstance(c["passed"], bool):
+            if c["kind"] not in KINDS or not isinstance(c["passed"], bool) or \
+                    (c["kind"] == "flag" and not isinstance(c.get("flag"), bool)):
                 raise ValueError(f"condition kind {c['kind']!r} or passed {c['passed']!r} is not valid")
             for k in ("numerator", "denominator", "own_sek", "allocation_sek"):
                 _whole(c.get(k), k, optional=True)
@@ -325,7 +330,7 @@ def from_dict(data: dict, where: str = TRACE_FILE) -> Trace:
                 numerator=c.get("numerator"), denominator=c.get("denominator"),
                 threshold=_read_fraction(c.get("threshold")),
                 shown_against=tuple(_read_fraction(t) for t in c.get("shown_against", [])),
-                value=c.get("value"), level=c.get("level"), own_sek=c.get("own_sek"),
+                value=c.get("flag"), level=c.get("level"), own_sek=c.get("own_sek"),
                 allocation_sek=c.get("allocation_sek"), higher_tier=c.get("higher_tier"))
 
         def row(sp_id: str, r: dict) -> Row:

@@ -370,3 +370,25 @@ def test_diff_shows_withheld_money_released(sample_copy, tmp_path):
     assert [(c["code"], c["change_sek"]) for c in report["withheld"]] == [("06", -2_500_000)]
     manifest = json.loads((a / "run.json").read_text(encoding="utf-8"))
     assert [(w["code"], w["withheld_sek"]) for w in manifest["withheld"]] == [("06", 2_500_000)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-10**13, 10**13))
+def test_whole_numbers_are_grouped_as_babel_groups_them_for_swedish(value):
+    from babel.numbers import format_decimal
+
+    assert fmt.number(value) == format_decimal(value, format="#,##0", locale="sv_SE")
+    assert fmt.kr(value, nbsp=False) == format_decimal(value, format="#,##0", locale="sv_SE").replace("\u00a0", " ") + " kr"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**9), st.integers(1, 10**6), st.integers(0, 6))
+def test_shares_are_written_as_babel_writes_them_for_swedish(num, den, places):
+    from decimal import Decimal
+
+    from babel.numbers import format_decimal
+
+    value = fmt.floor_decimal(Fraction(num, den), places)
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    assert fmt.decimal_text(value, places) == format_decimal(value, format=pattern, locale="sv_SE")
+    assert isinstance(value, Decimal)

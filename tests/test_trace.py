@@ -89,12 +89,6 @@ def to_dict_fraction(value) -> str:
     return f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value.numerator)
 
 
-def test_the_fixed_rate_is_explained_as_the_letter_says_it():
-    """The disagreement the issue found: explain printed 300 / 300 x 35000000 kr for a fixed rate."""
-    case = yaml.safe_load((CASES / BY_KIND["per_unit fixed rate"]).read_text(encoding="utf-8"))
-    assert "rate_sek" in json.dumps(case["set"])
-
-
 # --- a recorded run without its data --------------------------------------------------------------
 
 

@@ -213,11 +213,62 @@ def year_2014(rng: random.Random) -> list[str]:
             f"eHealth: {exact} contributes exactly its allocation, {short} 250 000 kr too little, "
             f"{unsigned} has not signed, {no_coord} has no coordinator"]
 
+# Legal names of kommuner: "<name>s kommun" after a consonant, "<name> kommun" after a vowel or s/x/z;
+# these are the exceptions (checked against the kommuner's own names).
+LEGAL_NAME_EXCEPTIONS = {"Falun": "Falu kommun", "Orust": "Orust kommun", "Kalmar": "Kalmar kommun",
+                         "Gotland": "Region Gotland"}
+
+
+def legal_name(kommun: str) -> str:
+    if kommun in LEGAL_NAME_EXCEPTIONS:
+        return LEGAL_NAME_EXCEPTIONS[kommun]
+    return f"{kommun} kommun" if kommun[-1].lower() in "aeiouyåäösxz" else f"{kommun}s kommun"
+
+
+def with_check_digit(rng: random.Random, prefix: str, width: int) -> str:
+    from stdnum import luhn
+
+    body = prefix + "".join(rng.choice("0123456789") for _ in range(width - len(prefix) - 1))
+    return body + luhn.calc_check_digit(body)
+
+
+SYNTHETIC_NOTE = """EXEMPEL – syntetiska registeruppgifter
+
+The register figures in this folder (palliativregistret, senior_alert, action plans, grundkrav,
+prestationsmal, ehalsa) and every payee in payees.csv (organisation numbers, bankgiro numbers)
+are SYNTHETIC, made by scripts/make_sample_data.py. skl-payout marks every letter and report made
+from a folder holding this file with "EXEMPEL – syntetiska registeruppgifter". Remove this file
+only from a folder that holds real data.
+"""
+
+
+def payees(year: int) -> None:
+    """Synthetic payees: real legal names, made-up organisation and bankgiro numbers (valid check digits).
+    County-joint money goes to the county council in the sample (a county may designate another body)."""
+    rng = random.Random(f"skl-payout-payees-{year}")
+    council = {c["county_code"]: (c["county_council_name"], with_check_digit(rng, "2321", 10),
+                                  with_check_digit(rng, "", 8)) for c in COUNTIES}
+    rows = []
+    for k in KOMMUNER:
+        if k["kommun_name"] == "Gotland":  # one organisation in both roles
+            name, number, giro = council[k["county_code"]]
+        else:
+            name, number, giro = legal_name(k["kommun_name"]), with_check_digit(rng, "2120", 10), \
+                with_check_digit(rng, "", 8)
+        rows.append(["kommun", k["kommun_code"], name, f"{number[:6]}-{number[6:]}", "bankgiro",
+                     f"{giro[:4]}-{giro[4:]}"])
+    for kind in ("landsting", "lan"):
+        for code, (name, number, giro) in council.items():
+            rows.append([kind, code, name, f"{number[:6]}-{number[6:]}", "bankgiro", f"{giro[:4]}-{giro[4:]}"])
+    write(year, "payees.csv", ["type", "code", "payee", "organisation_number", "account_type", "account"], rows)
+    (OUT / str(year) / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE, encoding="utf-8")
+
 
 def main() -> None:
     notes = {}
     for year, make in ((2010, year_2010), (2011, year_2011), (2014, year_2014)):
         notes[year] = make(random.Random(f"skl-payout-sample-{year}"))
+        payees(year)
     lines = [f"- {year}: " + "; ".join(n) for year, n in notes.items()]
     (OUT / "BOUNDARIES.txt").write_text("Deliberate boundary cases (made by scripts/make_sample_data.py)\n"
                                         + "\n".join(lines) + "\n", encoding="utf-8")

@@ -141,7 +141,7 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
 
 
 def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None,
-            settings_file: Path | None = None, year: int | None = None):
+            settings_file: Path | None = None, year: int | None = None, progress=None):
     """Write letters to OUT/letters/: from the recorded run's trace when `inp` is None, else from a fresh
     computation checked against OUT/totals.csv if present.
 
@@ -161,11 +161,14 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
     if inp is None:
         result, rules_path = recorded(out, year)
         protect = [rules_path, Path(templates or resources.shipped("templates"))]
+        payees, sample, payee_file = _recorded_payees(out)
     else:
         result, rules_path = compute(inp), inp.rules_path
         tidy_run(out)
         check_recorded(result, out, "writing letters")
         protect = [rules_path, *result.data.files, Path(templates or resources.shipped("templates"))]
+        payees, sample, payee_file = result.data.payees, result.data.synthetic, str(inp.data_dir / "payees.csv")
+    _require_payees(payees, result, payee_file)
     templates = templates or resources.shipped("templates")
     target = out / LETTERS
 
@@ -175,12 +178,37 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
                     shutil.copy2(target / name, stage / name)
         written = write_letters(result, rules_path, stage, fmt_name, Path(templates), only, on, settings,
-                                settings_path)
+                                settings_path, payees, sample, progress)
         files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
         manifest = {"tool": "skl-payout", "tool_version": __version__,
                     "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}
         (stage / LETTERS_MANIFEST).write_text(manifest_text(manifest), encoding="utf-8")
     return result, [target / p.name for p in written]
+
+
+def _recorded_payees(out: Path) -> tuple[dict | None, bool, str]:
+    """The payees and the sample-data mark of the run recorded in OUT."""
+    from .payees import of_run
+    from .safefs import read_manifest
+
+    manifest = read_manifest(Path(out) / "run.json") or {}
+    return of_run(manifest, Path(out) / "run.json"), manifest.get("sample_data") is True, \
+        str(Path(manifest.get("options", {}).get("data", ".")) / "payees.csv")
+
+
+def _require_payees(payees: dict | None, result, payee_file: str) -> None:
+    """A letter goes to a legal organisation with an organisation number and an account: no payee, no letter."""
+    from .payees import missing, missing_problem
+
+    everyone = [r for r, _ in result.totals()]
+    if payees is None:
+        raise PayoutError(error(payee_file, "not found, or not read by the run: letters are addressed to each "
+                                "recipient's payee (legal name, organisation number, account)",
+                                "put payees.csv in the data folder (columns type, code, payee, organisation_number, "
+                                "account_type, account; the sample data's payees.csv is an example) and run again"))
+    absent = missing(payees, everyone)
+    if absent:
+        raise PayoutError(missing_problem(payee_file, absent, "in this run"))
 
 
 def _rewritten(name: str, fmt_name: str, only: list[str] | None) -> bool:

@@ -56,6 +56,34 @@ OutOpt = typer.Option(None, "--out", help="Output folder (default: out/<year>)."
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 
 
+class progress_bar:
+    """A rich progress bar on stderr for a step that can take seconds; nothing when stderr is no terminal."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = self.task = None
+
+    def __enter__(self):
+        if err_console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=err_console, transient=True)
+            self.bar.start()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.label, total=total)
+            self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -297,8 +325,9 @@ def letters(
         raise PayoutError(error(str(target), "holds no recorded run (no run.json)",
                                 f"run `skl-payout run --year {inp.year} --out {target}` first, then write its letters"))
     recorded = rules is None and data is None and api.has_trace(target)  # then: what it paid, whatever the data now
-    result, written = api.letters(None if recorded else inp, target, format, templates, only, when, settings,
-                                  year=year)
+    with progress_bar("Letters") as step:
+        result, written = api.letters(None if recorded else inp, target, format, templates, only, when, settings,
+                                      year=year, progress=step)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
 

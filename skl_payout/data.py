@@ -16,6 +16,7 @@ from typing import Any
 from .errors import PayoutError, Problem, error, warning
 from .rules import Rules, Table
 from .trace import Recipient
+from .payees import FILE as PAYEES_FILE, load as load_payees
 
 TRUE_WORDS = {"true", "yes", "ja", "1", "sant", "j", "y"}
 FALSE_WORDS = {"false", "no", "nej", "0", "falskt", "n"}
@@ -42,6 +43,8 @@ class Dataset:
     files: list[Path]
     digests: dict[Path, str] = field(default_factory=dict)  # SHA-256 of the bytes actually read
     warnings: list[Problem] = field(default_factory=list)  # values accepted as real data, said aloud
+    payees: dict | None = None  # (type, code) -> payees.Payee, when the folder has payees.csv
+    synthetic: bool = False  # the folder holds SYNTHETIC.txt: letters and report carry an EXEMPEL mark
 
     def of_type(self, rtype: str) -> list[Recipient]:
         return [r for r in self.recipients if r.type == rtype]
@@ -664,9 +667,25 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
             found += exc.problems
         problems += capped([p for p in found if p.severity == "error"], spec.file)
         notices += capped([p for p in found if p.severity != "error"], spec.file)
+    found = []
+    try:
+        payees = load_payees(folder, recipients, found, digests)
+    except PayoutError as exc:
+        found, payees = exc.problems, None
+    problems += capped(found, PAYEES_FILE)
+    if payees is not None:
+        files.append(payees[1])
+    marker = folder / SYNTHETIC_MARK
+    if marker.is_file():
+        digests[marker] = sha256(marker)
+        files.append(marker)
     if any(p.severity == "error" for p in problems):
         raise PayoutError(problems + notices)
-    return Dataset(folder, recipients, counties, tables, files, digests, notices)
+    return Dataset(folder, recipients, counties, tables, files, digests, notices,
+                   payees[0] if payees else None, marker.is_file())
+
+
+SYNTHETIC_MARK = "SYNTHETIC.txt"  # in a data folder: the register figures are made up, say so on every page
 
 
 def sha256(path: Path) -> str:

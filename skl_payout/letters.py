@@ -21,7 +21,7 @@ from .errors import PayoutError, error
 from .pipeline import Result
 
 TYPE_LABELS = {"kommun": "Kommun", "landsting": "Landsting/region", "regiondel": "Regiondel",
-               "lan": "Län (länsgemensamma medel till kommunerna och landstinget)"}
+               "lan": "Länsgemensamma medel"}
 FORMATS = {"pdf": "letter.typ.j2", "html": "letter.html.j2", "md": "letter.md.j2"}
 _TYPST_SPECIAL = re.compile(r"([\\#$*_`<>@\[\]~/=+\-])")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
@@ -74,6 +74,11 @@ class Letter:
     withheld: int = 0
     withheld_text: str = ""
     terms: list[dict] = field(default_factory=list)  # {"text", "source"}: payout, use, repayment, as the sources state
+    addressee: str = ""  # the payee's legal name: "Norrköpings kommun", "Region Gotland"
+    role: str = ""  # the line under it: "Kommun 0581 i Östergötlands län"
+    subject: str = ""  # who met the conditions, in sentences: the addressee, or "Dalarnas län" for county-joint money
+    organisation_number: str = ""
+    account: str = ""  # "Bankgiro 1234-5678"
 
     @property
     def heading(self) -> str:
@@ -81,17 +86,31 @@ class Letter:
         return "Prestationsbaserat statsbidrag" if all(l.performance for l in self.lines) else "Statsbidrag"
 
 
-def build_letters(result: Result) -> list[Letter]:
+def role(recipient, county: str) -> str:
+    if recipient.type == "lan":
+        return f"Mottagare av de länsgemensamma medlen för {county}, utsedd av kommunerna och landstinget i länet"
+    return f"{TYPE_LABELS[recipient.type]} {recipient.code} i {county}"
+
+
+def build_letters(result: Result, payees: dict | None = None) -> list[Letter]:
+    """One letter per recipient; addressed to the payee (payees.csv) when the run has one."""
     letters = []
     for recipient, total in result.totals():
         county = result.counties.get(recipient.county_code, recipient.county_code)
         letter = Letter(recipient.type, recipient.code, recipient.name, TYPE_LABELS[recipient.type], county,
                         f"{recipient.type}-{recipient.code}-{slug(recipient.name)}", total, fmt.kr(total))
+        payee = (payees or {}).get(recipient.key)
+        letter.addressee = payee.name if payee else recipient.name
+        letter.role = role(recipient, county)
+        letter.subject = county if recipient.type == "lan" else letter.addressee
+        if payee:
+            letter.organisation_number, letter.account = payee.organisation_number, payee.account_text
         rules = result.rules
         for row in result.rows_for(recipient):
             sp = result.subpot(row.subpot)
             pot = sp.pot
-            checks = [{"requirement": phrases.requirement(c), "value": phrases.value(c), "passed": c.passed,
+            checks = [{"requirement": phrases.requirement(c), "passed": c.passed,
+                       "value": "" if c.kind == "flag" else phrases.value(c),  # a flag's value is its result
                        "shortfall": phrases.shortfall(c)} for c in row.conditions]
             if not checks:
                 checks = [{"requirement": "inga villkor utöver överenskommelsen", "value": "", "passed": True,
@@ -125,10 +144,10 @@ def environment(templates: Path, fmt_name: str) -> SandboxedEnvironment:
     return env
 
 
-def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, settings=None) -> dict:
+def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, settings=None, sample: bool = False) -> dict:
     a = result.rules.agreement
     return {
-        "year": result.rules.year, "date": on.isoformat(), "letters": letters,
+        "year": result.rules.year, "date": on.isoformat(), "letters": letters, "sample": sample,
         "agreement": {"title": a.title, "reference": a.reference, "contact": a.contact,
                       "source": result.rules.cite(a.source)},
         "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))[:16]},
@@ -139,23 +158,28 @@ def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, s
 
 
 def compile_pdf(source: str) -> bytes:
+    """One Typst document to PDF (the slow way, one font subsetting per document; see `_write_pdfs`)."""
     import typst
 
     try:
-        return typst.compile(source.encode("utf-8"), format="pdf", ignore_system_fonts=True)
+        return typst.compile(source.encode("utf-8"), format="pdf", ignore_system_fonts=True, pdf_tags=False)
     except Exception as exc:  # a user's template with a Typst error
         raise PayoutError(error("letter template", f"Typst could not compile the letter: {exc}")) from None
 
 
 def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str, templates: Path,
                   only: list[str] | None = None, on: Date | None = None, settings=None,
-                  settings_path: Path | None = None) -> list[Path]:
-    """Write one letter per recipient (and, for PDF, one combined file) into `folder`."""
+                  settings_path: Path | None = None, payees: dict | None = None, sample: bool = False,
+                  progress=None) -> list[Path]:
+    """Write one letter per recipient (and, for PDF, one combined file) into `folder`.
+
+    `progress(done, total)` is called as letters are written, for a progress bar.
+    """
     from jinja2 import TemplateError
 
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
-    everyone = letters = build_letters(result)
+    everyone = letters = build_letters(result, payees)
     if only:
         unknown = sorted(set(only) - {l.code for l in letters})
         if unknown:
@@ -175,21 +199,91 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
         raise PayoutError(error(str(settings_path or "settings"), f"has no entry for {year} under years",
                                 missing_help(year)))
     on = on or settings.years[year].decision_date  # never silently today's date for another year's decision
-    base = context(result, rules_path, letters, on, settings)
-    written = []
+    base = context(result, rules_path, letters, on, settings, sample)
+    jobs = [(folder / f"{letter.stem}.{fmt_name}", [letter]) for letter in letters]
+    if fmt_name == "pdf" and letters:  # always every recipient: --only must not shrink the print file
+        jobs.append((folder / f"samtliga-brev-{year}.pdf", everyone))
+
+    def render(group: list[Letter]) -> str:
+        try:
+            return template.render({**base, "letters": group})
+        except TemplateError as exc:
+            raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
+
+    if fmt_name == "pdf" and letters:
+        _write_pdfs(jobs, render, letters, everyone, progress)
+        return [path for path, _ in jobs]
+    sources = [(path, render(group)) for path, group in jobs]
+    for count, (path, text) in enumerate(sources, 1):
+        path.write_text(text, encoding="utf-8")
+        if progress:
+            progress(count, len(sources))
+    return [path for path, _ in jobs]
+
+
+def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], progress) -> None:
+    """All letters as one Typst document, compiled once, then cut into one file per letter.
+
+    One compilation is several times faster than one per letter (each PDF costs its own font
+    subsetting). The template marks where each letter starts and ends (`<letter-start>`,
+    `<letter-end>`); a template without the marks gets one compilation per letter instead.
+    """
+    import io
+    import tempfile
+
+    import pikepdf
+
+    *singles, (combined_path, _) = jobs
+    total = len(singles) + 1
+    with tempfile.TemporaryDirectory(prefix="skl-payout-letters-") as tmp:
+        main = Path(tmp) / "letters.typ"
+        main.write_text(render(everyone), encoding="utf-8")
+        compiler = _typst(main)
+        pdf = _compile(compiler)
+        starts, ends = _marks(compiler, "<letter-start>"), _marks(compiler, "<letter-end>")
+    combined_path.write_bytes(pdf)
+    if progress:
+        progress(1, total)
+    if len(starts) != len(everyone) or len(ends) != len(everyone):
+        for count, (path, group) in enumerate(singles, 2):
+            path.write_bytes(compile_pdf(render(group)))
+            if progress:
+                progress(count, total)
+        return
+    pages = {letter.code + letter.type: (start, end) for letter, start, end in zip(everyone, starts, ends)}
+    with pikepdf.open(io.BytesIO(pdf)) as combined:
+        for count, ((path, _), letter) in enumerate(zip(singles, letters), 2):
+            start, end = pages[letter.code + letter.type]
+            with pikepdf.new() as single:
+                single.pages.extend(combined.pages[start - 1:end])
+                single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
+                single.docinfo["/Producer"] = "skl-payout"
+                buffer = io.BytesIO()
+                single.save(buffer, deterministic_id=True)  # the same letter gives the same bytes
+            path.write_bytes(buffer.getvalue())
+            if progress:
+                progress(count, total)
+
+
+def _typst(main: Path):
+    import typst
+
+    return typst.Compiler(input=str(main), root=str(main.parent), ignore_system_fonts=True)
+
+
+def _compile(compiler) -> bytes:
     try:
-        for letter in letters:
-            text = template.render({**base, "letters": [letter]})
-            path = folder / f"{letter.stem}.{fmt_name}"
-            if fmt_name == "pdf":
-                path.write_bytes(compile_pdf(text))
-            else:
-                path.write_text(text, encoding="utf-8")
-            written.append(path)
-        if fmt_name == "pdf" and letters:  # always every recipient: --only must not shrink the print file
-            combined = folder / f"samtliga-brev-{result.rules.year}.pdf"
-            combined.write_bytes(compile_pdf(template.render({**base, "letters": everyone})))
-            written.append(combined)
-    except TemplateError as exc:
-        raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
-    return written
+        # untagged: a tagged PDF takes many times longer to write; the HTML letters are the accessible form
+        return compiler.compile(format="pdf", pdf_tags=False)
+    except Exception as exc:  # a user's template with a Typst error
+        raise PayoutError(error("letter template", f"Typst could not compile the letters: {exc}")) from None
+
+
+def _marks(compiler, label: str) -> list[int]:
+    import json
+
+    try:
+        values = json.loads(compiler.query(label, field="value"))
+    except Exception:  # a template without the marks: fall back to one compilation per letter
+        return []
+    return values if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else []

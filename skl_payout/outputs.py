@@ -79,6 +79,12 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
         "agreement": result.rules.agreement.reference,
         "created_at": when.replace(microsecond=0).isoformat(),
         "options": options,
+        "sample_data": result.data.synthetic,  # the data folder says its register figures are synthetic
+        # who receives the money, as payees.csv said at the run: letters are written from this, not the file now
+        "payees": None if result.data.payees is None else [
+            {"recipient_type": t, "code": c, "payee": p.name, "organisation_number": p.organisation_number,
+             "account_type": p.account_type, "account": p.account}
+            for (t, c), p in sorted(result.data.payees.items())],
         "rules": {"path": str(Path(rules_path).resolve()), "sha256": result.rules.sha256 or sha256(rules_path)},
         "inputs": [{"file": p.name, "path": str(p), "sha256": result.data.digests.get(p) or sha256(p)}
                    for p in result.data.files],

@@ -283,6 +283,12 @@ def data_notes(result, where: str) -> list[Problem]:
                                  f"role (landsting {c.code} {c.name}): it is considered in both roles, "
                                  f"{_kr(paid[('kommun', k.code)])} as kommun and {_kr(paid[('landsting', c.code)])} "
                                  "as landsting", "see the rule file's assumptions"))
+    if data.payees is not None:  # without payees.csv letters say what is missing; with one, it must cover the run
+        from .payees import FILE, missing, missing_warning
+
+        absent = missing(data.payees, [r for r, _ in result.totals()])
+        if absent:
+            problems.append(missing_warning(FILE, absent))
     return problems
 
 

@@ -51,7 +51,27 @@ def write_dataset(folder: Path, kommuner: list[dict], landsting: list[dict], cou
     approved = approved or {}
     write_csv(folder / "action_plans.csv", ["county_code", "approved"],
               [[c, "ja" if approved.get(c, True) else "nej"] for c, _ in counties])
+    write_payees(folder, [(k["code"], f"{k['name']} kommun", "kommun") for k in kommuner]
+                 + [(l["code"], f"Landsting {l['code']}", "landsting") for l in landsting]
+                 + [(c, f"Landsting {c}", "lan") for c, _ in counties])
     return folder
+
+
+def checked(digits: str) -> str:
+    from stdnum import luhn
+
+    return digits + luhn.calc_check_digit(digits)
+
+
+def write_payees(folder: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """payees.csv with a valid (made-up) organisation number and bankgiro per recipient."""
+    out = []
+    for code, name, rtype in rows:
+        number = checked(f"2120{int(code.replace('-', '')[:4] or 0):05d}"[:9])
+        giro = checked(f"5{int(code.replace('-', '')[:4] or 0):06d}")
+        out.append([rtype, code, name, f"{number[:6]}-{number[6:]}", "bankgiro", f"{giro[:4]}-{giro[4:]}"])
+    return write_csv(folder / "payees.csv", ["type", "code", "payee", "organisation_number", "account_type",
+                                             "account"], out)
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -1,0 +1,95 @@
+"""Payees: legal names, organisation numbers and giro numbers checked by their check digits; letters
+refuse without a payee; the sample data is marked EXEMPEL, real data is not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import SAMPLE, cli
+from skl_payout.payees import parse_account, parse_organisation_number
+
+
+def test_organisation_numbers_and_giros_are_checked_by_their_check_digit():
+    assert parse_organisation_number("2120000142") == ("212000-0142", None)
+    assert "check digit" in parse_organisation_number("212000-0143")[1]
+    assert "ten digits" in parse_organisation_number("21200-0142")[1]
+    assert parse_account("bankgiro", "5050-1055") == ("5050-1055", None)
+    assert "check digit" in parse_account("bankgiro", "5050-1056")[1]
+    assert "not bankgiro or plusgiro" in parse_account("iban", "SE45")[1]
+
+
+@pytest.fixture
+def data(tmp_path):
+    target = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", target)
+    return target
+
+
+def _edit_payees(data, old, new):
+    path = data / "payees.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_mistyped_organisation_number_stops_the_run_naming_row_and_column(data, tmp_path):
+    row = [l for l in (data / "payees.csv").read_text(encoding="utf-8").splitlines() if ",0581," in l][0]
+    number = row.split(",")[3]
+    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+    _edit_payees(data, number, wrong)
+    done = cli("run", "--year", "2011", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert done.returncode != 0
+    assert "payees.csv row 53, column organisation_number" in done.stderr and "check digit" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_letters_refuse_a_run_without_payees_and_name_the_missing_ones(data, tmp_path):
+    out = tmp_path / "out"
+    lines = (data / "payees.csv").read_text(encoding="utf-8").splitlines()
+    (data / "payees.csv").write_text("\n".join(l for l in lines if ",0581," not in l) + "\n", encoding="utf-8")
+    done = cli("run", "--year", "2011", "--data", str(data), "--out", str(out))
+    assert done.returncode == 0 and "no payee for 1 recipient(s)" in done.stderr
+    done = cli("letters", "--out", str(out), "--format", "md")
+    assert done.returncode != 0 and "kommun 0581 Norrköping" in done.stderr
+    (data / "payees.csv").unlink()
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    done = cli("letters", "--out", str(out), "--format", "md")
+    assert done.returncode != 0 and "payees.csv" in done.stderr and not (out / "letters").exists()
+
+
+def test_letters_go_to_the_legal_payee_and_only_sample_data_is_marked(data, tmp_path):
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["sample_data"] is True
+    assert cli("letters", "--out", str(out), "--format", "md", "--date", "2012-03-01").returncode == 0
+    letter = next((out / "letters").glob("kommun-0581-*.md")).read_text(encoding="utf-8")
+    assert "**Norrköpings kommun**" in letter and "EXEMPEL – syntetiska registeruppgifter" in letter
+    county = next((out / "letters").glob("lan-20-*.md")).read_text(encoding="utf-8")
+    assert "**Landstinget Dalarna**" in county and "länsgemensamma medlen för Dalarnas län" in county
+    assert "EXEMPEL" in (out / "report.html").read_text(encoding="utf-8")
+    (data / "SYNTHETIC.txt").unlink()  # real data: no mark
+    real = tmp_path / "real"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(real)).returncode == 0
+    assert cli("letters", "--out", str(real), "--format", "md", "--date", "2012-03-01").returncode == 0
+    letter = next((real / "letters").glob("kommun-0581-*.md")).read_text(encoding="utf-8")
+    assert "EXEMPEL – syntetiska" not in letter and "EXEMPEL – syntetiska" not in \
+        (real / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_combined_pdf_starts_every_letter_on_an_odd_page_and_each_letter_is_one_page(tmp_path):
+    from pypdf import PdfReader
+
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    assert cli("letters", "--out", str(out)).returncode == 0
+    singles = [p for p in (out / "letters").glob("*.pdf") if not p.name.startswith("samtliga")]
+    assert all(len(PdfReader(p).pages) == 1 for p in singles)
+    combined = PdfReader(out / "letters" / "samtliga-brev-2011.pdf")
+    assert len(combined.pages) == 2 * len(singles) - 1  # each letter, then a blank back page
+    names = [combined.pages[i].extract_text() for i in range(0, len(combined.pages), 2)]
+    assert sum("Organisationsnummer" in text for text in names) == len(singles)
+    assert all(not combined.pages[i].extract_text().strip() or "EXEMPEL" in combined.pages[i].extract_text()
+               for i in range(1, len(combined.pages), 2))

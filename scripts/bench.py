@@ -58,6 +58,25 @@ def main() -> None:
         timed(f"letters 2011 pdf ({count} + combined)", lambda: api.letters(inp, out, "pdf", None, None),
               TARGETS["letters pdf"])
         timed(f"letters 2011 html ({count})", lambda: api.letters(inp, out, "html", None, None))
+        cli_ratio(Path(tmp) / "cli", count)
+
+
+def cli_ratio(out: Path, count: int) -> None:
+    """What a user waits for: `skl-payout run` and then `skl-payout letters` (all PDFs and the combined
+    file), each as its own process; target: the letters within 2x of the run (issue 11)."""
+    import subprocess
+    import sys
+
+    def command(*args):
+        return lambda: subprocess.run([sys.executable, "-m", "skl_payout", *args], check=True,
+                                      capture_output=True)
+
+    run = min(timed_quiet(command("run", "--year", "2011", "--out", str(out))) for _ in range(2))
+    letters = min(timed_quiet(command("letters", "--out", str(out))) for _ in range(2))
+    verdict = "met" if letters <= 2 * run else "MISSED"
+    print(f"{'CLI run 2011':<34} {run:8.2f} s")
+    print(f"{f'CLI letters 2011 pdf ({count} + combined)':<34} {letters:8.2f} s  "
+          f"letters/run {letters / run:4.1f}  (target <= 2.0: {verdict})")
 
 
 if __name__ == "__main__":

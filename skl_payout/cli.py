@@ -19,7 +19,7 @@ from rich.table import Table
 app = typer.Typer(
     help="Exact payout runs of Swedish performance-based state grants (prestationsbaserat statsbidrag).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )

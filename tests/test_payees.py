@@ -93,3 +93,24 @@ def test_the_combined_pdf_starts_every_letter_on_an_odd_page_and_each_letter_is_
     assert sum("Organisationsnummer" in text for text in names) == len(singles)
     assert all(not combined.pages[i].extract_text().strip() or "EXEMPEL" in combined.pages[i].extract_text()
                for i in range(1, len(combined.pages), 2))
+
+
+def test_a_pdf_template_without_the_marks_still_gets_every_letter(tmp_path):
+    from pypdf import PdfReader
+
+    from conftest import ROOT
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    source = templates / "letter.typ.j2"
+    text = source.read_text(encoding="utf-8")
+    source.write_text(text.replace("<letter-start>", "").replace("<letter-end>", ""), encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    done = cli("letters", "--out", str(out), "--templates", str(templates), "--only", "0581", "--only", "20")
+    assert done.returncode == 0, done.stderr
+    letters = sorted(p.name for p in (out / "letters").glob("*.pdf"))
+    assert letters == ["kommun-0581-norrkoping.pdf", "lan-20-dalarnas-lan.pdf", "landsting-20-landstinget-dalarna.pdf",
+                       "samtliga-brev-2011.pdf"]
+    assert "Norrköpings kommun" in PdfReader(out / "letters" / letters[0]).pages[0].extract_text()
+    assert len(PdfReader(out / "letters" / "samtliga-brev-2011.pdf").pages) == 663

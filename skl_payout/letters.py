@@ -250,7 +250,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
 
         with ThreadPoolExecutor(max_workers=len(parts)) as pool:
             results = list(pool.map(compiled, enumerate(parts)))
-    if any(len(starts) != len(part) or len(ends) != len(part) for part, (_, starts, ends) in zip(parts, results)):
+    if not all(_marked(part, starts, ends) for part, (_, starts, ends) in zip(parts, results)):
         combined_path.write_bytes(compile_pdf(render(everyone)))  # a template without the marks: the slow way
         for count, (path, group) in enumerate(singles, 1):
             path.write_bytes(compile_pdf(render(group)))
@@ -264,7 +264,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
                 combined.add_blank_page(page_size=tuple(combined.pages[0].mediabox[2:]))
             offset = len(combined.pages)
             combined.pages.extend(pikepdf.open(io.BytesIO(pdf)).pages)
-            pages.update({letter.code + letter.type: (offset + start, offset + end)
+            pages.update({(letter.type, letter.code): (offset + start, offset + end)
                           for letter, start, end in zip(part, starts, ends)})
         combined.docinfo["/Title"] = f"{everyone[0].heading} – samtliga brev"
         combined.docinfo["/Producer"] = "skl-payout"
@@ -274,7 +274,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
         if progress:
             progress(1, total)
         for count, ((path, _), letter) in enumerate(zip(singles, letters), 2):
-            start, end = pages[letter.code + letter.type]
+            start, end = pages[letter.type, letter.code]
             with pikepdf.new() as single:
                 single.pages.extend(combined.pages[start - 1:end])
                 single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
@@ -284,6 +284,16 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
             path.write_bytes(buffer.getvalue())
             if progress:
                 progress(count, total)
+
+
+def _marked(part: list[Letter], starts: list[int], ends: list[int]) -> bool:
+    """Whether the marks cut the document into exactly one page range per letter, in order and without
+    overlap: a template that marks wrongly must never put one recipient's page into another's letter."""
+    if len(starts) != len(part) or len(ends) != len(part):
+        return False
+    bounds = [page for pair in zip(starts, ends) for page in pair]
+    return all(0 < s <= e for s, e in zip(starts, ends)) and \
+        all(e < s for e, s in zip(bounds[1::2], bounds[2::2]))
 
 
 def _typst(main: Path):

@@ -114,3 +114,14 @@ def test_a_pdf_template_without_the_marks_still_gets_every_letter(tmp_path):
                        "samtliga-brev-2011.pdf"]
     assert "Norrköpings kommun" in PdfReader(out / "letters" / letters[0]).pages[0].extract_text()
     assert len(PdfReader(out / "letters" / "samtliga-brev-2011.pdf").pages) == 663
+
+
+def test_marks_that_overlap_or_run_backwards_are_not_used_to_cut_letters():
+    from skl_payout.letters import _marked
+
+    two = [object(), object()]
+    assert _marked(two, [1, 3], [1, 3])
+    assert not _marked(two, [1, 1], [1, 1])  # two letters on one page
+    assert not _marked(two, [1, 3], [3, 3])  # the first letter's range runs into the second's
+    assert not _marked(two, [2, 1], [2, 1])  # out of order
+    assert not _marked(two, [1], [1])

@@ -89,6 +89,41 @@ def test_diff_names_changed_recipients_and_inputs(run_2011, tmp_path):
     assert "palliativregistret.csv" in text.stdout and near["name"] in text.stdout
 
 
+def test_a_correction_leaves_no_letter_with_an_old_amount(tmp_path):
+    """The README's walkthrough: one corrected row moves many amounts; the letters follow all of them."""
+    from skl_payout.fmt import kr
+    from skl_payout.letters import slug
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    assert cli("letters", "--out", str(out), "--format", "md").returncode == 0
+    before = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in read_csv(out / "totals.csv")}
+    path = data / "palliativregistret.csv"
+    near = boundary(2011, 50, "below")
+    row = f"{near['code']},{near['registered_deaths']},{near['deaths']}"
+    fixed = f"{near['code']},{int(near['registered_deaths']) + 1},{near['deaths']}"
+    path.write_text(path.read_text(encoding="utf-8").replace(row, fixed), encoding="utf-8")
+
+    # corrected into the same folder: the letters of the old results go with them
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    assert not list(out.glob("letters/*.md")), "letters of the old results were left beside the new ones"
+    assert cli("letters", "--out", str(out), "--format", "md").returncode == 0
+    totals = read_csv(out / "totals.csv")
+    after = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in totals}
+    changed = [key for key in after if after[key] != before[key]]
+    assert len(changed) >= 50, f"the correction should move many amounts, moved {len(changed)}"
+    letters = {p.name for p in (out / "letters").glob("*.md")}
+    assert len(letters) == len(totals)
+    for r in totals:
+        text = (out / "letters" / f"{r['recipient_type']}-{r['code']}-{slug(r['name'])}.md").read_text(encoding="utf-8")
+        assert f": {kr(int(r['amount_sek']))}**" in text, f"{r['code']}: the letter does not state the new amount"
+        old = before[r["recipient_type"], r["code"]]
+        if old != int(r["amount_sek"]):
+            assert f": {kr(old)}**" not in text, f"{r['code']}: the letter still states the old amount"
+
+
 # --- manifest and verify -------------------------------------------------------------------------
 
 def test_manifest_records_inputs_rules_and_versions(run_2011):

@@ -71,16 +71,22 @@ class RunWritten:
     letters_kept: int = 0
 
 
-def run(inp: Inputs, out: Path, with_documents: bool = True):
-    """Compute and write out/<year>/ atomically: CSVs, report, Excel list, and run.json last."""
-    from .outputs import write_manifest, write_run
+def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False):
+    """Compute and write out/<year>/ atomically: CSVs, report, Excel list, and run.json last.
+
+    `swedish_csv` adds the CSVs for Swedish Excel (utbetalningar.csv, totalt.csv, potter.csv)."""
+    from .outputs import write_manifest, write_run, write_swedish_csvs
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
     result = compute(inp)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
+    if swedish_csv:
+        options["swedish_csv"] = True
     info = RunWritten([])
     with staged(out, recorded_run, "an earlier run", protect=[inp.rules_path, *result.data.files]) as stage:
         written = write_run(result, stage)
+        if swedish_csv:
+            written += write_swedish_csvs(result, stage)
         if with_documents:
             from .excel import write_excel
             from .report import write_report

@@ -185,13 +185,16 @@ def default_out(out: Optional[Path], year: int) -> Path:
 @app.command()
 @guarded
 def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
-        out: Optional[Path] = OutOpt, as_json: bool = JsonOpt) -> None:
+        out: Optional[Path] = OutOpt, as_json: bool = JsonOpt,
+        swedish_csv: bool = typer.Option(False, "--swedish-csv", help="Also write utbetalningar.csv, totalt.csv "
+                                         "and potter.csv for Swedish Excel: semicolons, UTF-8 with BOM, CRLF, "
+                                         "Swedish headers, decimal commas; codes keep their leading zeros.")) -> None:
     """Compute a year's payouts and write payouts.csv, totals.csv, summary.csv, run.json, report.html and payouts.xlsx."""
     from . import api
 
     inp = api.inputs(year, rules, data)
     target = default_out(out, inp.year)
-    result, written = api.run(inp, target)
+    result, written = api.run(inp, target, swedish_csv=swedish_csv)
     if as_json:
         emit((target / "run.json").read_text(encoding="utf-8"))
     else:

@@ -323,7 +323,8 @@ def _verify(out: Path) -> Verification:
         if check.inputs_changed:
             return check
         again = Path(tmp) / "again"
-        api.run(api.Inputs(manifest["year"], rules, data), again)
+        api.run(api.Inputs(manifest["year"], rules, data), again,
+                swedish_csv=manifest.get("options", {}).get("swedish_csv") is True)
         for name in sorted(outputs):
             if name in check.missing or not (out / name).is_file():
                 continue

@@ -7,6 +7,8 @@ import io
 import os
 import platform
 from datetime import datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from . import __version__, fmt, phrases
 from .data import sha256
 from .pipeline import Result
 from .trace import TRACE_FILE, to_json
+from .excel import FORMULA_STARTS
 from .safefs import RUN_MANIFEST, hashes, manifest_text
 from .validate import assumption_list, run_notes
 
@@ -53,6 +56,58 @@ def total_rows(result: Result) -> list[list]:
 
 def summary_rows(result: Result) -> list[list]:
     return [[sp.id, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.eligible, sp.qualified] for sp in result.subpots]
+
+
+def _excel_text(value) -> str:
+    """A cell for Swedish Excel: a code keeps its leading zero (="0114"), text that Excel would run as a
+    formula gets a leading apostrophe, a decimal point becomes a comma."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value).replace(".", ",")
+    if isinstance(value, Code):
+        return f'="{value}"'
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+class Code(str):
+    """A code that is text (0114), never a number."""
+
+
+def _percent(value: Fraction | None) -> Decimal | str:
+    return "" if value is None else fmt.floor_decimal(value * 100, 4).normalize() + 0
+
+
+def write_swedish_csvs(result: Result, folder: Path) -> list[str]:
+    """The three CSVs as Swedish Excel opens them with a double-click: semicolons, UTF-8 with BOM, CRLF,
+    Swedish headers, decimal commas, yes/no as ja/nej. For people; the plain CSVs stay the contract."""
+    held: dict = {}
+    for sp in result.subpots:
+        for row in sp.rows:
+            held[row.recipient] = held.get(row.recipient, 0) + row.withheld
+    payouts = [[sp.id, phrases.recipient_type(r.recipient.type), Code(r.recipient.code), r.recipient.name,
+                Code(r.recipient.county_code), fmt.yes_no(r.qualified), phrases.reason(r),
+                _percent(r.ratio.measure if r.ratio else None), _percent(r.ratio.threshold if r.ratio else None),
+                "" if r.key_value is None else r.key_value, r.amount, r.withheld]
+               for sp in result.subpots for r in sp.rows]
+    totals = [[phrases.recipient_type(r.type), Code(r.code), r.name, Code(r.county_code), amount, held.get(r, 0)]
+              for r, amount in result.totals()]
+    summary = [[sp.id, sp.pot.title, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.eligible, sp.qualified]
+               for sp in result.subpots]
+    tables = {
+        "utbetalningar.csv": (["Pott", "Typ", "Kod", "Namn", "Länskod", "Kvalificerad", "Skäl", "Andel (%)",
+                               "Gräns (%)", "Nyckel", "Belopp (kr)", "Innehållet (kr)"], payouts),
+        "totalt.csv": (["Typ", "Kod", "Namn", "Länskod", "Belopp (kr)", "Innehållet (kr)"], totals),
+        "potter.csv": (["Pott", "Beskrivning", "Budget (kr)", "Utbetalt (kr)", "Innehållet (kr)", "Ej utbetalt (kr)",
+                        "Berättigade", "Kvalificerade"], summary),
+    }
+    for name, (columns, rows) in tables.items():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([[_excel_text(v) for v in row] for row in rows])
+        (folder / name).write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+    return list(tables)
 
 
 def library_versions() -> dict[str, str]:

@@ -12,6 +12,14 @@ from . import fmt
 from .trace import Condition, Row, SubPot
 
 
+RECIPIENT_TYPES = {"kommun": "kommun", "landsting": "landsting/region", "regiondel": "regiondel", "lan": "län"}
+
+
+def recipient_type(code: str) -> str:
+    """A recipient type as a Swedish reader says it: "lan" is "län"."""
+    return RECIPIENT_TYPES[code]
+
+
 def requirement(c: Condition) -> str:
     """The condition in words: "andel registrerade dödsfall minst 50 %"."""
     if c.kind == "ratio":

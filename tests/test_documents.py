@@ -121,12 +121,32 @@ def test_excel_payout_list(run_2011):
     totals = wb["Totalt"]
     first = totals["B2"]
     assert first.value == "0114" and first.number_format == "@"
-    amounts = [row[4] for row in totals.iter_rows(min_row=2, values_only=True)]
-    assert all(isinstance(a, int) for a in amounts)
-    assert amounts[-1] == sum(amounts[:-1]) == sum(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv"))
+    rows = list(totals.iter_rows(min_row=2, values_only=True))
+    *data, blank, total = rows
+    assert blank == (None,) * 6 and total[2] == "Summa"
+    assert all(isinstance(r[4], int) for r in data)
+    assert total[4] == sum(r[4] for r in data) == sum(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv"))
+    assert {r[0] for r in data} == {"kommun", "landsting/region", "län"}  # in Swedish, as the reader says it
     assert totals["E2"].number_format == '#,##0 "kr"'
     pot = wb["PAL-50 kommun"]
     assert pot["H2"].value == int(read_csv(run_2011 / "payouts.csv")[0]["amount_sek"])
+
+
+def test_excel_sorts_and_prints_well(run_2011):
+    """The sum row is outside the filter (sorting cannot move it); every sheet prints landscape, one
+    page wide, with its header on every page; every number has a number format."""
+    wb = load_workbook(run_2011 / "payouts.xlsx")
+    for ws in wb.worksheets:
+        data_end = ws.max_row - 2  # header, data, a blank row, the sum row
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{data_end}", ws.title
+        assert any(ws.cell(ws.max_row, c).value == "Summa" for c in range(1, ws.max_column + 1)), ws.title
+        assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+        assert ws.print_title_rows == "$1:$1" and ws.freeze_panes == "A2"
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, (int, float)):
+                    assert cell.number_format != "General", f"{ws.title}!{cell.coordinate} has no number format"
 
 
 def test_names_cannot_inject_markup(tmp_path):

@@ -144,6 +144,42 @@ def test_verify_confirms_and_detects_changes(run_2011, tmp_path):
     assert done.returncode == 1 and "DIFFERENT totals.csv" in done.stderr
 
 
+# --- CSVs for Swedish Excel ----------------------------------------------------------------------
+
+def test_swedish_csvs_open_in_swedish_excel_and_match_the_run(tmp_path):
+    out = tmp_path / "out"
+    done = cli("run", "--year", "2011", "--swedish-csv", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    raw = (out / "totalt.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    rows = list(csv.reader(raw[3:].decode("utf-8").splitlines(), delimiter=";"))
+    assert rows[0] == ["Typ", "Kod", "Namn", "Länskod", "Belopp (kr)", "Innehållet (kr)"]
+    plain = read_csv(out / "totals.csv")
+    assert [(r[1], int(r[4])) for r in rows[1:]] == [(f'="{p["code"]}"', int(p["amount_sek"])) for p in plain]
+    assert {r[0] for r in rows[1:]} == {"kommun", "landsting/region", "län"}
+    payouts = list(csv.reader((out / "utbetalningar.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    first = dict(zip(payouts[0], payouts[1]))
+    assert first["Kvalificerad"] == "ja" and first["Andel (%)"] == "64,3835" and first["Gräns (%)"] == "50"
+    assert sum(int(r[10]) for r in payouts[1:]) == sum(int(p["amount_sek"]) for p in plain)
+    assert (out / "totals.csv").read_bytes().startswith(b"recipient_type,code")  # the contract's CSVs are unchanged
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert {"utbetalningar.csv", "totalt.csv", "potter.csv"} <= set(manifest["outputs"])
+    done = cli("verify", str(out))
+    assert done.returncode == 0 and "identical potter.csv" in done.stdout
+
+
+def test_swedish_csvs_never_hold_a_live_formula(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    path = data / "authorities.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("0114,Upplands Väsby,", '0114,"=HYPERLINK(""x"")",', 1),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out), "--swedish-csv").returncode == 0
+    rows = list(csv.reader((out / "totalt.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[1][2] == "'=HYPERLINK(\"x\")"
+
+
 # --- Swedish exports -----------------------------------------------------------------------------
 
 def swedish_twin(src: Path, dst: Path, encoding: str = "cp1252", thousands: bool = True) -> Path:

@@ -16,6 +16,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+def _flags_without_placeholder() -> None:
+    """Typer 0.29 prints `<bool>` after every flag in --help, as if it took a value; a flag takes none."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is not None and not getattr(shown, "_skl_payout", False):
+        def display_type_rich(self, ctx):
+            return None if self.is_flag else shown(self, ctx)
+
+        display_type_rich._skl_payout = True
+        TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_placeholder()
+
 app = typer.Typer(
     help="Exact payout runs of Swedish performance-based state grants (prestationsbaserat statsbidrag).",
     no_args_is_help=True,
@@ -169,13 +184,57 @@ def world_problem(exc: OSError):
     return error(str(path), advice or (exc.strerror or str(exc)), None if advice else "check the path and try again")
 
 
-def print_problems(problems) -> None:
-    for p in problems:
-        colour = {"error": "red", "warning": "yellow"}.get(p.severity, "cyan")
-        err_console.print(f"[{colour}]{p.severity}[/{colour}] {escape(p.where)}: {escape(p.message)}", highlight=False,
-                          soft_wrap=True)
+_FIGURE_SPACE = __import__("re").compile(r"(?<=\d) (?=\d{3}(?!\d))|(?<=\d) (?=(?:kr|%)(?!\w))")
+
+
+def say(con: Console, text: str, indent: str = "", first: str = "", style: str | None = None) -> None:
+    """Print plain text. On a terminal it is wrapped at the terminal's width, never inside a figure
+    ("1 463 000 kr" stays on one line); piped, each message stays on one line, for grep."""
+    import textwrap
+
+    if con.is_terminal:
+        text = _FIGURE_SPACE.sub("\u00a0", text)  # textwrap breaks at ASCII spaces only
+        text = textwrap.fill(text, width=max(con.width, 40), initial_indent=" " * len(first),
+                             subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+        text = text[len(first):]
+    from rich.text import Text
+
+    con.print(Text.assemble((first, style or ""), text), highlight=False, soft_wrap=True)
+
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+_ROW = __import__("re").compile(r" row (\d+)")
+_VALUE = __import__("re").compile(r"'[^']*'|\d[\d ,.]*")
+
+
+def grouped(problems) -> list[tuple[object, list[int]]]:
+    """Errors first, then warnings, then notes; a problem repeated over many rows of one file and
+    column (the same message but for its values) is one entry with the rows it holds."""
+    groups: dict[tuple, tuple[object, list[int]]] = {}
+    for p in sorted(problems, key=lambda p: SEVERITY_ORDER.get(p.severity, 3)):
+        match = _ROW.search(p.where)
+        key = (p.severity, _ROW.sub("", p.where), _VALUE.sub("#", p.message), _VALUE.sub("#", p.hint or ""))
+        if match is None:
+            key += (id(p),)
+        first, rows = groups.setdefault(key, (p, []))
+        if match:
+            rows.append(int(match.group(1)))
+    return list(groups.values())
+
+
+def print_problems(problems, con: Console | None = None) -> None:
+    """Each problem as `severity where: message`, then its hint; repeated ones summarised by rows."""
+    con = con or err_console
+    for p, rows in grouped(problems):
+        message = p.message
+        if len(rows) > 1:
+            shown = ", ".join(str(r) for r in rows[:6]) + (", …" if len(rows) > 6 else "")
+            message = f"{message}; the same problem in {len(rows)} rows ({shown})"
+        say(con, f"{p.where}: {message}", indent="    ", first=f"{p.severity} ", style=SEVERITY_STYLE.get(p.severity))
         if p.hint:
-            err_console.print(f"    hint: {escape(p.hint)}", highlight=False, soft_wrap=True)
+            say(con, f"hint: {p.hint}" + (" (for the first of them)" if len(rows) > 1 and _VALUE.search(p.hint) else ""),
+                indent="      ", first="    ")
 
 
 def default_out(out: Optional[Path], year: int) -> Path:
@@ -229,9 +288,15 @@ def show_run(result, rules_name: str) -> None:
     table.add_row("Total", fmt.number(budget), fmt.number(result.paid), fmt.number(result.withheld),
                   fmt.number(budget - result.paid - result.withheld), "", style="bold")
     console.print(table)
-    for sp in result.subpots:
-        for note in phrases.transfers(sp):
-            console.print(f"[cyan]{sp.id}[/cyan]: {escape(note)}")
+    titles = {sp.pot.id: sp.pot.title for sp in result.subpots}
+    width = max(len(pot) for pot in titles)
+    for pot, title in titles.items():  # the pots by their titles in the agreement
+        say(console, title, indent=" " * (width + 3), first=f" {pot:<{width}}  ", style="bold")
+    console.print()
+    for sp in result.subpots:  # decision 5: a sub-pot nobody qualifies for goes to the pot's other type
+        for source, amount in sp.received:
+            say(console, f"+{fmt.kr(amount, nbsp=False)} from {source}, where nobody qualified", indent="    ",
+                first=f"{sp.id}: ", style="cyan")
     print_problems(run_notes(result, rules_name))
 
 
@@ -264,39 +329,43 @@ def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, da
     else:
         for report in reports:
             show_report(report, verbose)
+        if len(reports) > 1:
+            failed = [str(r.year or r.rules_path) for r in reports if not r.ok]
+            console.print("\n" + (f"[red]NOT valid: {', '.join(failed)}[/red] (of {len(reports)} checked)" if failed
+                                  else f"[green]All {len(reports)} valid[/green]: "
+                                       f"{', '.join(str(r.year) for r in reports)}"), highlight=False)
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
 
 
 def show_report(report, verbose: bool = False) -> None:
-    status = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
-    console.print(f"\n[bold]{report.year or report.rules_path}[/bold] {status}: {len(report.errors)} error(s), "
-                  f"{len(report.warnings)} warning(s); rules {report.rules_path}, data {report.data_dir}")
-    if report.problems:
-        table = Table(show_lines=True)
-        table.add_column("Severity", no_wrap=True)
-        table.add_column("Where")
-        table.add_column("Problem")
-        for p in report.problems:
-            colour = {"error": "red", "warning": "yellow"}.get(p.severity, "cyan")
-            text = escape(p.message) + (f"\n[dim]hint: {escape(p.hint)}[/dim]" if p.hint else "")
-            table.add_row(f"[{colour}]{p.severity}[/{colour}]", escape(p.where), text)
-        console.print(table)
+    """What was checked, the problems (errors first), and the verdict as the last line."""
+    console.print(f"\n[bold]{report.year or report.rules_path}[/bold]: rules {escape(str(report.rules_path))}, "
+                  f"data {escape(str(report.data_dir))}", highlight=False)
+    print_problems(report.problems, console)
     for check in report.checks:
-        console.print(f"  [green]✓[/green] {escape(check)}", highlight=False)
-    if not (report.assumptions or report.conflicts):
-        return
-    console.print(f"  {len(report.assumptions)} assumptions and {len(report.conflicts)} source conflicts in the rule "
-                  "file" + ("" if verbose else " (--verbose lists them, --json gives them as data)"), highlight=False)
+        say(console, check, indent="    ", first="  ✓ ", style="green")
+    if report.assumptions or report.conflicts:
+        say(console, f"{len(report.assumptions)} assumptions and {len(report.conflicts)} source conflicts in the "
+                     "rule file" + ("" if verbose else " (--verbose lists them, --json gives them as data)"),
+            indent="    ", first="  ")
     if verbose:
         for a in report.assumptions:
             pots = ", ".join(a["pots"]) or "no pot"
-            console.print(f"  [cyan]{escape(a['id'])}[/cyan] ({escape(pots)}): {escape(a['decision'])}\n"
-                          f"    [dim]why: {escape(a['evidence'])}[/dim]", highlight=False)
+            say(console, f"{a['id']} ({pots}): {a['decision']}", indent="    ", first="  ")
+            say(console, f"why: {a['evidence']}", indent="      ", first="    ")
         for c in report.conflicts:
             pots = ", ".join(c["pots"]) or "no modelled pot"
-            console.print(f"  [cyan]{escape(c['id'])}[/cyan] ({escape(pots)}): {escape(c['conflict'])}\n"
-                          f"    [dim]reading: {escape(c['reading'])}[/dim]", highlight=False)
+            say(console, f"{c['id']} ({pots}): {c['conflict']}", indent="    ", first="  ")
+            say(console, f"reading: {c['reading']}", indent="      ", first="    ")
+    notes = sum(1 for p in report.problems if p.severity == "note")
+    counts = f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}, {_count(notes, 'note')}"
+    verdict = "[green]valid[/green]" if report.ok else "[red]NOT valid: no run until the errors are fixed[/red]"
+    console.print(f"[bold]{report.year or report.rules_path}[/bold]: {verdict} ({counts})", highlight=False)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 @app.command()
@@ -369,7 +438,9 @@ def explain(
         return
     for item in items:
         for line in as_text(item):
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            body = line.lstrip(" ")
+            depth = len(line) - len(body)
+            say(console, body, indent=" " * (depth + 4), first=" " * depth)
         console.print()
 
 

@@ -74,7 +74,7 @@ class Dataset:
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a national table is well under 1 MB; a bigger file is the wrong file
 MAX_XLSX_UNPACKED = 5 * 1024 * 1024  # a national table's workbook unpacks to well under 1 MB
 MAX_ROWS = 20_000  # 290 kommuner, 21 landsting, 31 regiondelar: a few hundred rows
-MAX_PROBLEMS_PER_FILE = 20
+MAX_PROBLEMS_PER_FILE = 400  # above a national file's rows: a repeated problem is counted in full
 _UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x80[\x90-\xbf]|\xe2\x82\xac")
 
 

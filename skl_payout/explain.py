@@ -81,21 +81,33 @@ def explain(result: Result, code: str, rtype: str | None = None) -> list[dict]:
     return out
 
 
+def _n(value: int) -> str:
+    return fmt.number(value, nbsp=False)
+
+
+def _kr(value: int) -> str:
+    return fmt.kr(value, nbsp=False)
+
+
 def arithmetic(p: dict) -> list[str]:
-    """The allocation's arithmetic, by method, from the explained numbers (the letter says the same)."""
+    """The allocation's arithmetic, by method, from the explained numbers (the letter says the same).
+    The exact fraction appears here only, where the arithmetic is shown."""
     c = p.get("computation")
     if p["method"] == "fixed_table":
-        return [f"  fixed table ({p.get('table_source')}): {p['table_amount_sek']} kr"] if "table_amount_sek" in p else []
+        return [f"  fixed table ({p.get('table_source')}): {_kr(p['table_amount_sek'])}"] if "table_amount_sek" in p else []
     if c is None:
         if p["reasons"] == ["replaced_by_higher_tier"]:
             return ["  not in the distribution: paid in the higher tier instead"]
         return ["  not in the distribution: a condition is not met"]
     if p["method"] == "per_unit" and p["rate_sek"] is not None:
-        lines = [f"  computation: {p['key']['value']} x {p['rate_sek']} kr (fixed rate per unit) = {c['allocation_sek']} kr"]
+        lines = [f"  computation: {_n(p['key']['value'])} x {_kr(p['rate_sek'])} (fixed rate per unit) = "
+                 f"{_kr(c['allocation_sek'])}"]
     else:
-        lines = [f"  computation: {p['key']['value']} / {p['key_sum']} x {p['budget_sek']} kr = "
-                 f"{c['exact_share_sek']} kr = {c['exact_share_decimal']} kr",
-                 f"  floor {c['floor_sek']} kr + remainder krona {c['remainder_krona']} = {c['allocation_sek']} kr"]
+        share = Fraction(c["exact_share_sek"])
+        exact = "" if share.denominator == 1 else f" (exactly {c['exact_share_sek']})"
+        lines = [f"  computation: {_n(p['key']['value'])} / {_n(p['key_sum'])} x {_kr(p['budget_sek'])} = "
+                 f"{fmt.decimal_kr(fmt.floor_decimal(share, 4), nbsp=False)}{exact}",
+                 f"  floor {_kr(c['floor_sek'])} + remainder krona {c['remainder_krona']} = {_kr(c['allocation_sek'])}"]
     if p["status"] == "withheld":
         lines[-1] += " (withheld until the condition is met)"
     elif p["reasons"] == ["replaced_by_higher_tier"]:
@@ -106,17 +118,19 @@ def arithmetic(p: dict) -> list[str]:
 
 
 def as_text(item: dict) -> list[str]:
-    """Plain lines for the terminal (English frame, Swedish values as in the letters)."""
+    """Plain lines for the terminal: an English frame around the Swedish words of the rule file and
+    the letters. Each assumption is named where it applies and stated once, at the end."""
     lines = [f"{item['type']} {item['code']} {item['name']} (county {item['county_code']})"]
+    assumptions: dict[str, dict] = {}
     for p in item["pots"]:
         lines.append("")
         lines.append(f"[{p['pot']}] {p['title']}")
         lines.append(f"  rule source: {p['source']}")
         if p["quote"]:
             lines.append(f"  rule text: \"{p['quote']}\"")
-        for a in p["assumptions"]:
-            lines.append(f"  assumption {a['id']}: {a['decision']}")
-            lines.append(f"    why: {a['evidence']}")
+        if p["assumptions"]:
+            lines.append(f"  assumptions: {', '.join(a['id'] for a in p['assumptions'])} (stated below)")
+            assumptions.update((a["id"], a) for a in p["assumptions"])
         for c in p["checks"]:
             mark = "met" if c["passed"] else "NOT met"
             lines.append(f"  condition: {c['requirement']}: {c['value']} -> {mark}"
@@ -124,11 +138,19 @@ def as_text(item: dict) -> list[str]:
             for d in c["inputs"]:
                 lines.append(f"    data: {d}")
         if "key" in p:
-            lines.append(f"  key: {p['key']['column']} = {p['key']['value']} ({p['key']['data']})")
+            lines.append(f"  key: {p['key']['column']} = {_n(p['key']['value'])} ({p['key']['data']})")
         lines += arithmetic(p)
-        lines.append(f"  amount: {p['amount_sek']} kr")
+        lines.append(f"  amount: {_kr(p['amount_sek'])}")
         if p["withheld_sek"]:
-            lines.append(f"  withheld until the condition is met: {p['withheld_sek']} kr")
+            lines.append(f"  withheld until the condition is met: {_kr(p['withheld_sek'])}")
     lines.append("")
-    lines.append(f"TOTAL {item['type']} {item['code']} {item['name']}: {item['total_sek']} kr")
+    lines.append(f"TOTAL {item['type']} {item['code']} {item['name']}: {_kr(item['total_sek'])}")
+    if item["withheld_sek"]:
+        lines.append(f"withheld until a condition is met: {_kr(item['withheld_sek'])}")
+    if assumptions:
+        lines.append("")
+        lines.append("Assumptions of the rule file used above (where the sources are silent):")
+        for a in assumptions.values():
+            lines.append(f"  assumption {a['id']}: {a['decision']}")
+            lines.append(f"    why: {a['evidence']}")
     return lines

@@ -7,6 +7,7 @@ templates are rendered in a sandbox that can only load files from the templates 
 from __future__ import annotations
 
 import re
+import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date as Date
@@ -152,19 +153,39 @@ def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, s
                       "source": result.rules.cite(a.source)},
         "tool": {"version": __version__, "rules": rules_path.name, "rules_sha256": (result.rules.sha256 or sha256(rules_path))[:16]},
         "sender": {"name": settings.sender.name, "address": settings.sender.address},
+        "logo": _logo(settings.sender.logo),
         "signatory": settings.signatory.model_dump(), "contact": settings.contact.model_dump(),
         "diarienummer": settings.years[result.rules.year].diarienummer,
     }
 
 
-def compile_pdf(source: str) -> bytes:
-    """One Typst document to PDF (the slow way, one font subsetting per document; see `_write_pdfs`)."""
-    import typst
+def _logo(path: Path | None) -> dict | None:
+    """The sender's logo: a file name for Typst (copied beside the document) and a data URI for HTML."""
+    if path is None:
+        return None
+    import base64
 
-    try:
-        return typst.compile(source.encode("utf-8"), format="pdf", ignore_system_fonts=True, pdf_tags=False)
-    except Exception as exc:  # a user's template with a Typst error
-        raise PayoutError(error("letter template", f"Typst could not compile the letter: {exc}")) from None
+    from .settings import LOGO_TYPES
+
+    data = path.read_bytes()
+    return {"path": str(path), "file": "logo" + path.suffix.lower(),
+            "data_uri": f"data:{LOGO_TYPES[path.suffix.lower()]};base64,{base64.b64encode(data).decode('ascii')}"}
+
+
+def _typst_folder(tmp: str, logo: dict | None) -> None:
+    if logo:
+        shutil.copyfile(logo["path"], Path(tmp) / logo["file"])
+
+
+def compile_pdf(source: str, logo: dict | None = None) -> bytes:
+    """One Typst document to PDF (the slow way, one font subsetting per document; see `_write_pdfs`)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="skl-payout-letter-") as tmp:
+        _typst_folder(tmp, logo)
+        main = Path(tmp) / "letter.typ"
+        main.write_text(source, encoding="utf-8")
+        return _compile(_typst(main))
 
 
 def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str, templates: Path,
@@ -211,7 +232,7 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
             raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
 
     if fmt_name == "pdf" and letters:
-        _write_pdfs(jobs, render, letters, everyone, progress)
+        _write_pdfs(jobs, render, letters, everyone, progress, base["logo"])
         return [path for path, _ in jobs]
     sources = [(path, render(group)) for path, group in jobs]
     for count, (path, text) in enumerate(sources, 1):
@@ -221,7 +242,7 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
     return [path for path, _ in jobs]
 
 
-def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], progress) -> None:
+def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], progress, logo: dict | None = None) -> None:
     """All letters as Typst documents compiled in two halves, joined, then cut into one file per letter.
 
     One compilation is several times faster than one per letter (each PDF costs its own font
@@ -240,6 +261,8 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
     half = (len(everyone) + 1) // 2  # two halves on two threads: Typst releases the GIL while it lays out
     parts = [part for part in (everyone[:half], everyone[half:]) if part]
     with tempfile.TemporaryDirectory(prefix="skl-payout-letters-") as tmp:
+        _typst_folder(tmp, logo)
+
         def compiled(numbered):
             number, part = numbered
             main = Path(tmp) / f"letters-{number}.typ"
@@ -251,9 +274,9 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
         with ThreadPoolExecutor(max_workers=len(parts)) as pool:
             results = list(pool.map(compiled, enumerate(parts)))
     if not all(_marked(part, starts, ends) for part, (_, starts, ends) in zip(parts, results)):
-        combined_path.write_bytes(compile_pdf(render(everyone)))  # a template without the marks: the slow way
+        combined_path.write_bytes(compile_pdf(render(everyone), logo))  # a template without the marks: the slow way
         for count, (path, group) in enumerate(singles, 1):
-            path.write_bytes(compile_pdf(render(group)))
+            path.write_bytes(compile_pdf(render(group), logo))
             if progress:
                 progress(count, total)
         return

@@ -30,9 +30,14 @@ class Year(Model):
     decision_date: date  # the date on the letters: the date of the payout decision
 
 
+LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+MAX_LOGO_BYTES = 2_000_000
+
+
 class Sender(Model):
     name: Text
     address: list[Text] = []
+    logo: Path | None = None  # PNG, JPEG or SVG; a relative path is relative to the settings file
 
 
 class Settings(Model):
@@ -58,7 +63,7 @@ def load(path: Path | None) -> tuple[Settings | None, Path | None]:
         raise PayoutError(error(str(path), f"cannot be read as UTF-8 text: {exc}")) from None
     try:
         raw, _ = parse_yaml(text)
-        return Settings.model_validate(raw), path
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -68,6 +73,17 @@ def load(path: Path | None) -> tuple[Settings | None, Path | None]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise PayoutError(error(where, f"not a valid settings file: {getattr(exc, 'problem', None) or exc}")) from None
+    if settings.sender.logo is not None:
+        logo = settings.sender.logo if settings.sender.logo.is_absolute() else path.parent / settings.sender.logo
+        if logo.suffix.lower() not in LOGO_TYPES:
+            raise PayoutError(error(f"{path}: sender.logo", f"{logo.name} is not a PNG, JPEG or SVG image"))
+        if not logo.is_file():
+            raise PayoutError(error(f"{path}: sender.logo", f"{logo} not found",
+                                    "a relative path is read from the settings file's folder"))
+        if logo.stat().st_size > MAX_LOGO_BYTES:
+            raise PayoutError(error(f"{path}: sender.logo", f"{logo.name} is larger than 2 MB: use a smaller image"))
+        settings = settings.model_copy(update={"sender": settings.sender.model_copy(update={"logo": logo})})
+    return settings, path
 
 
 def missing_help(year: int) -> str:

@@ -76,7 +76,7 @@ def reconcile_budget(rules: Rules, where: str) -> tuple[list[Problem], list[str]
             amounts["not itemised in the sources"] = total.unitemised_sek
             problems.append(note(f"{where}: stated total {total.id}",
                                  f"{total.label}: {_kr(total.unitemised_sek)} of {_kr(total.amount_sek)} is not itemised "
-                                 "in the sources; the tool distributes none of it", total.note))
+                                 "in the sources; the tool distributes none of it", _said(total.note)))
         parts_sum = sum(amounts.values())
         diff = parts_sum - total.amount_sek
         found = [leaf for part in total.parts for leaf in leaves(part)]
@@ -95,7 +95,7 @@ def reconcile_budget(rules: Rules, where: str) -> tuple[list[Problem], list[str]
         if doubles:
             message += ". " + "; ".join(doubles)
         if diff == total.acknowledged_difference_sek and diff != 0:
-            problems.append(warning(label, message + " (acknowledged in the rule file)", total.note))
+            problems.append(warning(label, message + " (acknowledged in the rule file)", _said(total.note)))
         else:
             problems.append(error(label, message, "if the source really says so, set acknowledged_difference_sek"))
     return problems, checks
@@ -111,7 +111,7 @@ def table_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
         if gap:
             problems.append(warning(f"{where}: pot {pot.id}",
                                     f"the fixed table sums to {_kr(sum(table.values()))}, {_kr(gap.amount_sek)} less than "
-                                    f"the pot's {_kr(pot.amount_sek)}; the gap is reported as unpaid", gap.note))
+                                    f"the pot's {_kr(pot.amount_sek)}; the gap is reported as unpaid", _said(gap.note)))
         else:
             checks.append(f"pot {pot.id}: fixed table sums to the pot, {_kr(pot.amount_sek)}")
         for d in pot.distribute.source_discrepancies:
@@ -159,7 +159,12 @@ def source_checks(rules: Rules, where: str) -> tuple[list[Problem], list[str]]:
 
 
 def _decision(rules: Rules, assumption_id: str) -> str | None:
-    return next((a.decision for a in rules.assumptions if a.id == assumption_id), None)
+    return _said(next((a.decision for a in rules.assumptions if a.id == assumption_id), None))
+
+
+def _said(note: str | None) -> str | None:
+    """A note of the rule file, in its own (Swedish) words, quoted so the English console stays English."""
+    return f"the rule file says: “{note}”" if note else None
 
 
 def published_checks(rules: Rules, result, where: str) -> tuple[list[Problem], list[str]]:
@@ -270,7 +275,7 @@ def data_notes(result, where: str) -> list[Problem]:
             if sub.source_unit and sub.source_unit not in sub.types:
                 problems.append(warning(f"{where}: pot {sub_id}",
                                         f"the grant shared this sub-pot among {sub.source_unit} units; these rules and "
-                                        f"data pay {'/'.join(sub.types)} instead", sub.source_unit_note))
+                                        f"data pay {'/'.join(sub.types)} instead", _said(sub.source_unit_note)))
     paid = {(r.type, r.code): amount for r, amount in result.totals()}
     for county, name in sorted(data.counties.items()):
         kommuner = [r for r in data.of_type("kommun") if r.county_code == county]

@@ -72,6 +72,7 @@ def test_every_command_has_help_and_is_documented():
         assert f"skl-payout {name}" in readme, f"README does not document `skl-payout {name}`"
         done = cli(name, "--help")
         assert done.returncode == 0 and "Usage" in done.stdout
+        assert "<bool>" not in done.stdout, f"{name} --help shows a value placeholder on a flag"
 
 
 def test_unknown_year_is_a_clear_error(tmp_path):

@@ -213,6 +213,40 @@ def test_letters_without_settings_say_what_is_missing(run_2011, tmp_path):
     assert done.returncode == 1 and "has no entry for 2011" in done.stderr
 
 
+LOGO = ('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><rect width="120" height="40" '
+        'fill="#1a4d8f"/></svg>')
+
+
+def test_letters_carry_the_senders_logo_from_the_settings(run_2011, tmp_path):
+    import base64
+
+    from pypdf import PdfReader
+
+    (tmp_path / "brand").mkdir()
+    (tmp_path / "brand" / "logo.svg").write_text(LOGO, encoding="utf-8")
+    settings = tmp_path / "s.yaml"
+    settings.write_text((ROOT / "skl-payout.yaml").read_text(encoding="utf-8").replace(
+        "  address:", "  logo: brand/logo.svg\n  address:", 1), encoding="utf-8")
+    out = tmp_path / "2011"
+    shutil.copytree(run_2011, out, ignore=shutil.ignore_patterns("letters"))
+    for fmt_name in ("html", "pdf"):
+        done = cli("letters", "--out", str(out), "--format", fmt_name, "--only", "0114", "--settings", str(settings),
+                   cwd=tmp_path / "brand")  # a relative logo is found from the settings file, not the current folder
+        assert done.returncode == 0, done.stderr
+    html = next((out / "letters").glob("kommun-0114-*.html")).read_text(encoding="utf-8")
+    assert f'src="data:image/svg+xml;base64,{base64.b64encode(LOGO.encode()).decode()}"' in html
+    with_logo = PdfReader(next((out / "letters").glob("kommun-0114-*.pdf")))
+    plain = tmp_path / "plain"
+    shutil.copytree(run_2011, plain, ignore=shutil.ignore_patterns("letters"))
+    assert cli("letters", "--out", str(plain), "--only", "0114").returncode == 0
+    without = PdfReader(next((plain / "letters").glob("kommun-0114-*.pdf")))
+    assert len(with_logo.pages) == 1 and with_logo.pages[0].get_contents().get_data() != \
+        without.pages[0].get_contents().get_data()
+    (tmp_path / "brand" / "logo.svg").unlink()
+    done = cli("letters", "--out", str(out), "--format", "html", "--only", "0114", "--settings", str(settings))
+    assert done.returncode == 1 and "sender.logo" in done.stderr and "not found" in done.stderr
+
+
 def test_letters_need_a_recorded_run(tmp_path):
     done = cli("letters", "--year", "2011", "--out", str(tmp_path / "nothing"), "--format", "md")
     assert done.returncode == 1 and "holds no recorded run" in done.stderr

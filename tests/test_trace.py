@@ -70,7 +70,8 @@ def test_explain_letters_and_the_trace_say_the_same_numbers(kind, tmp_path):
                 assert p["computation"]["allocation_sek"] == row.allocation.amount
                 assert p["computation"]["exact_share_sek"] == to_dict_fraction(row.allocation.exact)
             if sp.method == "per_unit" and sp.rate_sek is not None and row.allocation is not None:
-                assert f"{row.key_value} x {sp.rate_sek} kr (fixed rate per unit) = {row.allocation.amount} kr" in text
+                assert f"{fmt.number(row.key_value, nbsp=False)} x {fmt.kr(sp.rate_sek, nbsp=False)} (fixed rate per unit) = " \
+                    f"{fmt.kr(row.allocation.amount, nbsp=False)}" in text
                 assert plain(f"{fmt.number(row.key_value)} {sp.pot.distribute.unit_label} × {fmt.kr(sp.rate_sek)} "
                              f"styck = {fmt.kr(row.allocation.amount)}") in section
             elif row.allocation is not None and sp.method != "fixed_table":

@@ -55,3 +55,25 @@ def test_a_differing_published_count_is_a_warning(tmp_path):
     problems = json.loads(done.stdout)["reports"][0]["problems"]
     assert any(p["severity"] == "warning" and "this data gives 210 qualified, the source reports 211" in p["message"]
                for p in problems)
+
+
+def test_validate_lists_errors_first_summarises_repeats_and_ends_with_its_verdict(tmp_path):
+    """Excel dropped the leading zeros of a whole column: one line says so, with the count."""
+    import re
+    import shutil
+
+    from conftest import SAMPLE, cli
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    path = data / "authorities.csv"
+    text, lost = re.subn(r"(?m)^0(\d{3}),", r"\1,", path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    done = cli("validate", "--year", "2011", "--data", str(data))
+    assert done.returncode == 1
+    lines = done.stdout.strip().splitlines()
+    severities = [line.split()[0] for line in lines if line.split() and line.split()[0] in ("error", "warning", "note")]
+    assert severities == sorted(severities, key=["error", "warning", "note"].index) and severities[0] == "error"
+    zeros = [line for line in lines if "is not a four-digit kommun code" in line]
+    assert len(zeros) == 1 and f"the same problem in {lost} rows" in zeros[0]
+    assert lines[-1].startswith("2011: NOT valid")

@@ -48,16 +48,24 @@ def _year_of(rules: Path) -> int | None:
         return None
 
 
-def compute(inp: Inputs):
+def compute(inp: Inputs, overrides: list | None = None):
+    """A run's result. With `overrides` (whatif.Override), the rules are the rule file with those values
+    changed and validated by its schema; the budget then may depart from the agreement's (said aloud)."""
     from .data import load_dataset
     from .pipeline import compute as _compute
     from .rules import load_rules
 
-    from .validate import rule_warnings
-
     rules = load_rules(inp.rules_path)
     if inp.year is not None and rules.year != inp.year:
         raise PayoutError(error(str(inp.rules_path), f"the rule file is for {rules.year}, not {inp.year}"))
+    if overrides:
+        from .whatif import raw_rules, scenario_rules
+
+        sha = rules.sha256
+        rules = scenario_rules(raw_rules(inp.rules_path), overrides, inp.rules_path.name)
+        rules._sha256 = sha
+    from .validate import rule_warnings
+
     errors = [p for p in rule_warnings(rules, inp.rules_path.name) if p.severity == "error"]
     if errors:  # the same gate as validate: no output while an error stands
         raise PayoutError(errors)
@@ -71,22 +79,28 @@ class RunWritten:
     letters_kept: int = 0
 
 
-def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False):
+def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False, overrides: list | None = None):
     """Compute and write out/<year>/ atomically: CSVs, report, Excel list, and run.json last.
 
     `swedish_csv` adds the CSVs for Swedish Excel (utbetalningar.csv, totalt.csv, potter.csv)."""
     from .outputs import write_manifest, write_run, write_swedish_csvs
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
-    result = compute(inp)
+    result = compute(inp, overrides)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
     if swedish_csv:
         options["swedish_csv"] = True
+    if overrides:  # a what-if scenario: the rule file with these values changed
+        options["overrides"] = [str(o) for o in overrides]
     info = RunWritten([])
     with staged(out, recorded_run, "an earlier run", protect=[inp.rules_path, *result.data.files]) as stage:
         written = write_run(result, stage)
         if swedish_csv:
             written += write_swedish_csvs(result, stage)
+        if overrides:  # a what-if: what changed against the rule file as it stands
+            from .whatif import write_comparison
+
+            written += write_comparison(compute(inp), result, stage)
         if with_documents:
             from .excel import write_excel
             from .report import write_report
@@ -312,3 +326,23 @@ def check_recorded(result, out: Path, doing: str) -> None:
     if recorded != total_rows(result):
         raise PayoutError(error(str(Path(out) / "totals.csv"), "differs from what the rules and data give now",
                                 f"run `skl-payout run` again before {doing}"))
+
+
+def sweep(inp: Inputs, scenarios: list, out: Path, axis=None, progress=None):
+    """Every scenario computed (compiled where it can be, else by the full engine) and written to OUT
+    atomically: sweep.csv, sweep_recipients.csv, sweep.html and sweep.json (what was read)."""
+    from . import __version__
+    from .data import sha256
+    from .safefs import hashes, manifest_text, staged
+    from .whatif import SWEEP_MANIFEST, recorded_sweep, run_scenarios, write_sweep
+
+    result = run_scenarios(inp, scenarios, progress)
+    with staged(out, recorded_sweep, "an earlier sweep", protect=[inp.rules_path, *result.base.data.files]) as stage:
+        written = write_sweep(result, stage, axis)
+        manifest = {"tool": "skl-payout", "tool_version": __version__, "kind": "sweep", "year": inp.year,
+                    "rules": {"path": str(inp.rules_path.resolve()), "sha256": result.base.rules.sha256},
+                    "inputs": [{"file": p.name, "sha256": sha256(p)} for p in result.base.data.files],
+                    "scenarios": [{"name": s.name, "overrides": [str(o) for o in s.overrides]} for s in scenarios],
+                    "outputs": hashes(stage, written)}
+        (stage / SWEEP_MANIFEST).write_text(manifest_text(manifest), encoding="utf-8")
+    return result, written

@@ -208,32 +208,36 @@ _ROW = __import__("re").compile(r" row (\d+)")
 _VALUE = __import__("re").compile(r"'[^']*'|\d[\d ,.]*")
 
 
-def grouped(problems) -> list[tuple[object, list[int]]]:
+def grouped(problems) -> list[list]:
     """Errors first, then warnings, then notes; a problem repeated over many rows of one file and
-    column (the same message but for its values) is one entry with the rows it holds."""
-    groups: dict[tuple, tuple[object, list[int]]] = {}
+    column (the same message but for its values) is one group, said once with the rows it holds."""
+    groups: dict[tuple, list] = {}
     for p in sorted(problems, key=lambda p: SEVERITY_ORDER.get(p.severity, 3)):
-        match = _ROW.search(p.where)
         key = (p.severity, _ROW.sub("", p.where), _VALUE.sub("#", p.message), _VALUE.sub("#", p.hint or ""))
-        if match is None:
+        if _ROW.search(p.where) is None:
             key += (id(p),)
-        first, rows = groups.setdefault(key, (p, []))
-        if match:
-            rows.append(int(match.group(1)))
-    return list(groups.values())
+        groups.setdefault(key, []).append(p)
+    out = []
+    for members in groups.values():  # a few are each said: only many rows of one problem are summarised
+        out += [members] if len(members) >= SUMMARISED_FROM else [[p] for p in members]
+    return out
+
+
+SUMMARISED_FROM = 10  # fewer than this are each said in full
 
 
 def print_problems(problems, con: Console | None = None) -> None:
-    """Each problem as `severity where: message`, then its hint; repeated ones summarised by rows."""
+    """Each problem as `severity where: message`, then its hint; one repeated in many rows said once."""
     con = con or err_console
-    for p, rows in grouped(problems):
-        message = p.message
-        if len(rows) > 1:
-            shown = ", ".join(str(r) for r in rows[:6]) + (", …" if len(rows) > 6 else "")
+    for members in grouped(problems):
+        p, message = members[0], members[0].message
+        if len(members) > 1:
+            rows = [_ROW.search(q.where).group(1) for q in members]
+            shown = ", ".join(rows[:6]) + (", …" if len(rows) > 6 else "")
             message = f"{message}; the same problem in {len(rows)} rows ({shown})"
         say(con, f"{p.where}: {message}", indent="    ", first=f"{p.severity} ", style=SEVERITY_STYLE.get(p.severity))
         if p.hint:
-            say(con, f"hint: {p.hint}" + (" (for the first of them)" if len(rows) > 1 and _VALUE.search(p.hint) else ""),
+            say(con, f"hint: {p.hint}" + (" (for the first of them)" if len(members) > 1 and _VALUE.search(p.hint) else ""),
                 indent="      ", first="    ")
 
 
@@ -455,6 +459,80 @@ def changes_table(title: str, changes: list[dict]) -> Table:
         table.add_row(c["recipient_type"], c["code"], c["name"], fmt.number(c["before_sek"]),
                       fmt.number(c["after_sek"]), sign + fmt.number(c["change_sek"]))
     return table
+
+
+@app.command()
+@guarded
+def whatif(
+    year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: Optional[Path] = DataOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: out/<year>-whatif, or "
+                                       "out/<year>-sweep for a sweep)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="PATH=VALUE: change one value of the rule file, "
+                                             "e.g. PAL-50.at_least=45% or SA.kommun.share=60%. Repeatable."),
+    sweep: Optional[list[str]] = typer.Option(None, "--sweep", help="PATH=FROM..TO:STEP, e.g. "
+                                              "PAL-50.at_least=40%..60%:1%. Repeat for a grid."),
+    scenarios: Optional[Path] = typer.Option(None, "--scenarios", help="Named scenarios: YAML (name: {PATH: VALUE}) "
+                                             "or CSV (scenario,path,value)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """What if a threshold, an amount or a split were different: one scenario (--set), or a sweep."""
+    from . import api, whatif as W
+
+    inp = api.inputs(year, rules, data)
+    fixed = [W.parse_override(a) for a in set_ or []]
+    if not sweep and scenarios is None:
+        if not fixed:
+            from .errors import PayoutError, error
+
+            raise PayoutError(error("whatif", "nothing to change", "give --set PATH=VALUE, --sweep or --scenarios"))
+        target = out if out is not None else Path("out") / f"{inp.year}-whatif"
+        result, written = api.run(inp, target, overrides=fixed)
+        people, pots = W.comparison(api.compute(inp), result)
+        if as_json:
+            emit(json.dumps({"overrides": [str(o) for o in fixed], "pots": [dict(zip(W.POT_COMPARISON_COLUMNS, p))
+                             for p in pots], "recipients": [dict(zip(W.COMPARISON_COLUMNS, p)) for p in people
+                                                            if p[5] or p[6] or p[7]]}, indent=2, ensure_ascii=False))
+            return
+        show_comparison(people, pots, fixed)
+        from .validate import run_notes
+
+        print_problems([p for p in run_notes(result, inp.rules_path.name) if "in this scenario" in p.message])
+        console.print(f"Wrote {', '.join(written.files)} to {target}")
+        return
+    listed = W.scenarios_file(scenarios) if scenarios is not None else []
+    swept = W.grid(sweep) if sweep else []
+    plan = [W.Scenario(s.name, fixed + s.overrides) for s in (listed + swept)]
+    axis = W.sweep_values(sweep[0]) if sweep and len(sweep) == 1 and not listed else None
+    target = out if out is not None else Path("out") / f"{inp.year}-sweep"
+    with progress_bar("Scenarios") as step:
+        result, written = api.sweep(inp, plan, target, axis, step)
+    if as_json:
+        columns, rows, _, _ = W.sweep_tables(result)
+        emit(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, ensure_ascii=False))
+        return
+    console.print(f"{len(plan)} scenarios ({result.fast} through the compiled pots, {len(plan) - result.fast} "
+                  f"through the full engine). Wrote {', '.join(written)} to {target}", highlight=False)
+
+
+def show_comparison(people: list[list], pots: list[list], overrides) -> None:
+    from . import fmt
+
+    table = Table(title="What if " + ", ".join(str(o) for o in overrides) + " (kr)", pad_edge=False)
+    for col in ("Pot", "Qualified", "Paid before", "Paid after", "Unpaid after"):
+        table.add_column(col, justify="left" if col == "Pot" else "right", no_wrap=True)
+    for p in pots:
+        table.add_row(p[0], f"{p[1]} -> {p[2]}", fmt.number(p[3], nbsp=False), fmt.number(p[4], nbsp=False),
+                      fmt.number(p[8], nbsp=False))
+    console.print(table)
+    moved = [p for p in people if p[5]]
+    gained = [p for p in people if p[6]]
+    lost = [p for p in people if p[7]]
+    say(console, f"{len(moved)} recipients' amounts change; {len(gained)} newly qualify for a pot, {len(lost)} drop "
+                 "out of one (comparison.csv lists each).")
+    for label, group, column in (("newly qualify", gained, 6), ("drop out", lost, 7)):
+        if group:
+            names = ", ".join(f"{p[2]} ({p[column]})" for p in group[:8]) + (" …" if len(group) > 8 else "")
+            say(console, f"{label}: {names}", indent="    ", first="  ")
 
 
 @app.command()

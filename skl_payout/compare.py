@@ -323,8 +323,11 @@ def _verify(out: Path) -> Verification:
         if check.inputs_changed:
             return check
         again = Path(tmp) / "again"
-        api.run(api.Inputs(manifest["year"], rules, data), again,
-                swedish_csv=manifest.get("options", {}).get("swedish_csv") is True)
+        from .whatif import parse_override
+
+        options = manifest.get("options", {})
+        api.run(api.Inputs(manifest["year"], rules, data), again, swedish_csv=options.get("swedish_csv") is True,
+                overrides=[parse_override(o) for o in options.get("overrides") or []])
         for name in sorted(outputs):
             if name in check.missing or not (out / name).is_file():
                 continue

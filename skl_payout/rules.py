@@ -497,10 +497,15 @@ class Rules(Model):
     conflicts: list[Conflict] = []
     expected_recipients: dict[RecipientType, Annotated[int, Field(ge=0)]] = {}  # how many the agreement covers
     _sha256: str | None = PrivateAttr(default=None)  # of the bytes the rules were read from
+    _overrides: tuple = PrivateAttr(default=())  # a what-if scenario's changed values (whatif.Override)
 
     @property
     def sha256(self) -> str | None:
         return self._sha256
+
+    @property
+    def overrides(self) -> tuple:
+        return self._overrides
 
     def pot(self, pot_id: str) -> Pot:
         return next(p for p in self.pots if p.id == pot_id)

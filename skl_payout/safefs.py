@@ -278,7 +278,7 @@ def staged(target: Path, recorded, what: str, protect: Iterable[Path] = (), lock
         if target.exists() and any(p for p in target.iterdir() if not is_staging(p)):
             owned = recorded(target)
             if not owned:
-                manifest = RUN_MANIFEST if what == "an earlier run" else LETTERS_MANIFEST
+                manifest = {"an earlier run": RUN_MANIFEST, "an earlier sweep": "sweep.json"}.get(what, LETTERS_MANIFEST)
                 raise PayoutError(error(str(target), f"exists and was not written by skl-payout: it holds no intact "
                                         f"{manifest} recording its files; refusing to replace it",
                                         "choose a new or empty folder, or move this one aside yourself"))

@@ -31,7 +31,7 @@ class Year(Model):
 
 
 LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
-MAX_LOGO_BYTES = 2_000_000
+MAX_LOGO_BYTES = 2 * 1024 * 1024  # 2 MiB
 
 
 class Sender(Model):
@@ -81,7 +81,7 @@ def load(path: Path | None) -> tuple[Settings | None, Path | None]:
             raise PayoutError(error(f"{path}: sender.logo", f"{logo} not found",
                                     "a relative path is read from the settings file's folder"))
         if logo.stat().st_size > MAX_LOGO_BYTES:
-            raise PayoutError(error(f"{path}: sender.logo", f"{logo.name} is larger than 2 MB: use a smaller image"))
+            raise PayoutError(error(f"{path}: sender.logo", f"{logo.name} is larger than 2 MiB: use a smaller image"))
         settings = settings.model_copy(update={"sender": settings.sender.model_copy(update={"logo": logo})})
     return settings, path
 

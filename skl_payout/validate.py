@@ -320,9 +320,18 @@ def recipient_checks(rules: Rules, data, where: str) -> tuple[list[Problem], lis
 
 
 def rule_warnings(rules: Rules, where: str) -> list[Problem]:
-    """What a run should say aloud: acknowledged gaps, source discrepancies, money not modelled."""
-    return [p for check in (source_checks, table_checks, reconcile_budget, published_money)
-            for p in check(rules, where)[0]]
+    """What a run should say aloud: acknowledged gaps, source discrepancies, money not modelled.
+
+    A what-if scenario (rules with overrides) may pay other amounts than the agreement states: there
+    the budget's reconciliation is a warning, not an error."""
+    problems = []
+    for check in (source_checks, table_checks, reconcile_budget, published_money):
+        found = check(rules, where)[0]
+        if rules.overrides and check in (reconcile_budget, published_money):
+            found = [Problem("warning", p.where, "in this scenario: " + p.message, p.hint) if p.severity == "error"
+                     else p for p in found]
+        problems += found
+    return problems
 
 
 def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Report:

@@ -75,7 +75,8 @@ def test_explain_letters_and_the_trace_say_the_same_numbers(kind, tmp_path):
                 assert plain(f"{fmt.number(row.key_value)} {sp.pot.distribute.unit_label} × {fmt.kr(sp.rate_sek)} "
                              f"styck = {fmt.kr(row.allocation.amount)}") in section
             elif row.allocation is not None and sp.method != "fixed_table":
-                assert f"{row.key_value} / {sp.key_sum} x {sp.budget} kr" in text
+                assert f"{fmt.number(row.key_value, nbsp=False)} / {fmt.number(sp.key_sum, nbsp=False)} x " \
+                    f"{fmt.kr(sp.budget, nbsp=False)}" in text
                 assert plain(f"{fmt.number(row.key_value)}") in section and plain(fmt.kr(sp.budget)) in section
             for c, e in zip(row.conditions, p["checks"]):
                 assert (e["kind"], e["passed"], e["outcome"]) == (c.kind, c.passed, c.code)

@@ -133,9 +133,10 @@ def scenario_rules(raw: dict, overrides: list[Override], where: str):
         rules = validate_rules(changed, label)
     except PayoutError as exc:
         hints = _related(changed, locations)
-        if hints:
-            exc.problems = [p if p.hint else type(p)(p.severity, p.where, p.message, hints) for p in exc.problems]
-        raise
+        if not hints:
+            raise
+        raise PayoutError([p if p.hint else type(p)(p.severity, p.where, p.message, hints)
+                           for p in exc.problems]) from None
     rules._overrides = tuple(overrides)
     return rules
 

@@ -60,6 +60,8 @@ def main() -> None:
         timed(f"letters 2011 html ({count})", lambda: api.letters(inp, out, "html", None, None))
         cli_ratio(Path(tmp) / "cli", count)
         whatif_speed(inp)
+        process_ratios(Path(tmp) / "processes")
+    test_suite()
 
 
 def cli_ratio(out: Path, count: int) -> None:
@@ -104,6 +106,55 @@ def whatif_speed(inp) -> None:
           f"{len(scenarios) / seconds:8.0f} scenarios/s  (target 1000 in <= 0.33 s: {verdict})")
     print(f"{'  per scenario: compiled / full run':<34} {per * 1000:8.3f} ms / {full * 1000:.0f} ms  "
           f"= 1/{full / per:.0f}")
+
+
+def median_process(args: list[str], runs: int = 7) -> float:
+    import statistics
+    import subprocess
+
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def process_ratios(out: Path) -> None:
+    """Issue 13, whole processes, median of 7: `run` against the floor (Python importing pandas and
+    reading the year's CSVs), and `--help` / `run --help` against `python -c "import typer"`."""
+    import sys
+
+    data = api.inputs(2011).data_dir
+    floor_code = ("import pandas as pd, pathlib\n"
+                  f"for p in sorted(pathlib.Path({str(data)!r}).glob('*.csv')):\n"
+                  "    pd.read_csv(p, dtype=str, sep=None, engine='python')")
+    floor = median_process([sys.executable, "-c", floor_code])
+    run = median_process([sys.executable, "-m", "skl_payout", "run", "--year", "2011", "--out", str(out)])
+    typer_import = median_process([sys.executable, "-c", "import typer"])
+    helps = {"--help": median_process([sys.executable, "-m", "skl_payout", "--help"]),
+             "run --help": median_process([sys.executable, "-m", "skl_payout", "run", "--help"])}
+    print(f"{'process: floor (pandas reads inputs)':<34} {floor:8.2f} s")
+    print(f"{'process: skl-payout run --year 2011':<34} {run:8.2f} s  run/floor {run / floor:4.2f}  "
+          f"(target <= 1.3: {'met' if run <= 1.3 * floor else 'MISSED'})")
+    print(f"{'process: python -c import typer':<34} {typer_import:8.2f} s")
+    for label, seconds in helps.items():
+        print(f"{'process: skl-payout ' + label:<34} {seconds:8.2f} s  help/typer {seconds / typer_import:4.2f}  "
+              f"(target <= 1.5: {'met' if seconds <= 1.5 * typer_import else 'MISSED'})")
+
+
+def test_suite() -> None:
+    """Issue 13: the whole test suite, as `make test` runs it, in at most 60 s on this machine."""
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - start
+    summary = (done.stdout.strip().splitlines() or ["?"])[-1]
+    print(f"{'make test (' + summary + ')':<34} {seconds:8.1f} s  (target <= 60 s: "
+          f"{'met' if seconds <= 60 and done.returncode == 0 else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+
+# rich is imported when something is printed, never to print --help: help must come at once
 
 def _flags_without_placeholder() -> None:
     """Typer 0.29 prints `<bool>` after every flag in --help, as if it took a value; a flag takes none."""
@@ -36,8 +35,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help: formatting it with rich costs more than the rest of the answer
 )
+
+
 def _reader_gone() -> None:
     """`skl-payout ... | head`: the reader has gone. Drop further output; the command still ends with its
     own exit code (a failed check stays a failure under `set -o pipefail`)."""
@@ -45,10 +46,39 @@ def _reader_gone() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:  # rich would exit 1 here
-        self.quiet = True
-        _reader_gone()
+class _LazyConsole:
+    """A rich Console made on first use (importing rich is most of the cost of a quick command)."""
+
+    def __init__(self, stderr: bool = False):
+        self._stderr, self._console = stderr, None
+
+    @property
+    def real(self):
+        if self._console is None:
+            from rich.console import Console
+
+            class _Console(Console):
+                def on_broken_pipe(self) -> None:  # rich would exit 1 here
+                    self.quiet = True
+                    _reader_gone()
+
+            self._console = _Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def Table(*args, **kwargs):  # noqa: N802 - rich's Table, imported when a table is printed
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
 
 
 def emit(text: str) -> None:
@@ -60,8 +90,8 @@ def emit(text: str) -> None:
         _reader_gone()
 
 
-console = _Console()
-err_console = _Console(stderr=True)
+console = _LazyConsole()
+err_console = _LazyConsole(stderr=True)
 _state = {"debug": False}
 
 YearOpt = typer.Option(None, "--year", "-y", help="Agreement year, e.g. 2011 (selects rules/<year>.yaml).")
@@ -83,7 +113,7 @@ class progress_bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=err_console, transient=True)
+                                console=err_console.real, transient=True)
             self.bar.start()
         return self
 
@@ -187,7 +217,7 @@ def world_problem(exc: OSError):
 _FIGURE_SPACE = __import__("re").compile(r"(?<=\d) (?=\d{3}(?!\d))|(?<=\d) (?=(?:kr|%)(?!\w))")
 
 
-def say(con: Console, text: str, indent: str = "", first: str = "", style: str | None = None) -> None:
+def say(con, text: str, indent: str = "", first: str = "", style: str | None = None) -> None:
     """Print plain text. On a terminal it is wrapped at the terminal's width, never inside a figure
     ("1 463 000 kr" stays on one line); piped, each message stays on one line, for grep."""
     import textwrap
@@ -226,7 +256,7 @@ def grouped(problems) -> list[list]:
 SUMMARISED_FROM = 10  # fewer than this are each said in full
 
 
-def print_problems(problems, con: Console | None = None) -> None:
+def print_problems(problems, con=None) -> None:
     """Each problem as `severity where: message`, then its hint; one repeated in many rows said once."""
     con = con or err_console
     for members in grouped(problems):

@@ -71,6 +71,7 @@ class Dataset:
 
 # --- reading files -------------------------------------------------------------------------------
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # characters letters and Excel cannot show
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a national table is well under 1 MB; a bigger file is the wrong file
 MAX_XLSX_UNPACKED = 5 * 1024 * 1024  # a national table's workbook unpacks to well under 1 MB
 MAX_ROWS = 20_000  # 290 kommuner, 21 landsting, 31 regiondelar: a few hundred rows
@@ -296,7 +297,8 @@ def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]
             continue
         row = {}
         for i, (name, value) in enumerate(zip(names, cells), 1):
-            control = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+            found = _CONTROL.search(value)
+            control = found.group() if found else None
             if control is not None:
                 problems.append(error(f"{path.name} row {line}, column {name or i}",
                                       f"contains a control character (U+{ord(control):04X}) in {value!r}",

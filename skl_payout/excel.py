@@ -42,58 +42,75 @@ def _sheet_title(text: str, used: set[str]) -> str:
     return title
 
 
-def _write_sheet(wb, title: str, heading: str, columns: list[Column], rows: list[list], total: list) -> None:
+def _write_sheet(wb, formats: dict, title: str, heading: str, columns: list[Column], rows: list[list],
+                 total: list) -> None:
     """A sheet that sorts and prints well: a filter over the header and data only (the sum row sits
     below a blank row, outside it, so sorting never moves it), A4 landscape fitted to one page wide
     with the header row repeated on every page, and a number format on every number column."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.properties import PageSetupProperties
+    ws = wb.add_worksheet(title)
+    for i, column in enumerate(columns):
+        fitted = max(len(str(v)) for v in [column.header, *(r[i] for r in rows), total[i]]) + 2
+        ws.set_column(i, i, column.width or min(max(fitted, 8), 40))
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, len(rows), len(columns) - 1)
+    ws.repeat_rows(0)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # one page wide, as many down as needed
+    ws.hide_gridlines(0)  # printed, as on screen
+    ws.set_header(f"&L{heading.replace('&', '&&')}&R&A")
+    ws.set_footer("&CSida &P av &N")
 
-    ws = wb.create_sheet(title)
-    last = get_column_letter(len(columns))
-    for i, column in enumerate(columns, 1):
-        fitted = max(len(str(v)) for v in [column.header, *(r[i - 1] for r in rows), total[i - 1]]) + 2
-        ws.column_dimensions[get_column_letter(i)].width = column.width or min(max(fitted, 8), 40)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{last}{len(rows) + 1}"
-    ws.print_title_rows = "1:1"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = "9"  # A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0  # as many pages down as needed
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    ws.print_options.gridLines = True
-    ws.oddHeader.left.text = heading.replace("&", "&&")
-    ws.oddHeader.right.text = "&A"
-    ws.oddFooter.center.text = "Sida &P av &N"
-    bold, wrapped = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+    def style(column: Column, bold: bool = False):
+        return formats[(column.number_format, column.wrap, bold)]
 
-    def cell(value, column: Column, font=None):
-        c = WriteOnlyCell(ws, value=value)
-        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-            c.data_type = "s"  # text, never a live formula: a name such as "=HYPERLINK(...)" stays a name
-            c.quotePrefix = True  # and Excel keeps it text when the cell is edited
-        if column.number_format != "General" and value != "":
-            c.number_format = column.number_format
-        if column.wrap:
-            c.alignment = wrapped
-        if font:
-            c.font = font
-        return c
+    def put(r: int, c: int, value, column: Column, bold: bool = False) -> None:
+        if isinstance(value, str):
+            if value.startswith(FORMULA_STARTS):  # text, never a live formula, and Excel keeps it text when edited
+                ws.write_string(r, c, value, formats[(column.number_format, column.wrap, bold, "quote")])
+            else:
+                ws.write_string(r, c, value, style(column, bold))
+        elif value is None or value == "":
+            ws.write_blank(r, c, None, style(column, bold))
+        else:
+            ws.write_number(r, c, value, style(column, bold))
 
-    ws.append([cell(c.header, Column(c.header), bold) for c in columns])
-    for row in rows:
-        ws.append([cell(v, c) for v, c in zip(row, columns)])
-    ws.append([])
-    ws.append([cell(v, c, bold) for v, c in zip(total, columns)])
+    for c, column in enumerate(columns):
+        ws.write_string(0, c, column.header, formats[("General", False, True)])
+    for r, row in enumerate(rows, 1):
+        for c, (value, column) in enumerate(zip(row, columns)):
+            put(r, c, value, column)
+    for c, (value, column) in enumerate(zip(total, columns)):
+        put(len(rows) + 2, c, value, column, bold=True)
+
+
+def _formats(wb) -> dict:
+    """Every cell format used, made once per workbook (XlsxWriter's formats are shared objects)."""
+    formats = {}
+    for number_format in ("General", "@", KRONOR, COUNT):
+        for wrap in (False, True):
+            for bold in (False, True):
+                spec = {"num_format": number_format} if number_format != "General" else {}
+                if wrap:
+                    spec.update(text_wrap=True, valign="top")
+                if bold:
+                    spec["bold"] = True
+                formats[(number_format, wrap, bold)] = wb.add_format(spec)
+                formats[(number_format, wrap, bold, "quote")] = wb.add_format({**spec, "quote_prefix": True})
+    return formats
 
 
 def write_excel(result: Result, folder: Path) -> Path:
-    from openpyxl import Workbook
+    """payouts.xlsx with XlsxWriter: fast to write, and byte-reproducible (fixed document and zip times)."""
+    import xlsxwriter
 
-    wb = Workbook(write_only=True)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    stamp = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime(*FIXED_TIME)
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                                      "strings_to_urls": False})
+    wb.set_properties({"author": "skl-payout", "created": stamp.replace(tzinfo=None)})
+    formats = _formats(wb)
     used: set[str] = set()
     heading = f"{result.rules.agreement.title} – utbetalningar {result.rules.year}"
     held: dict = {}
@@ -103,13 +120,13 @@ def write_excel(result: Result, folder: Path) -> Path:
     typ, kod, namn, lan = (Column("Typ"), Column("Kod", "@"), Column("Namn"), Column("Länskod", "@"))
     totals = [[phrases.recipient_type(r.type), r.code, r.name, r.county_code, amount, held.get(r, 0)]
               for r, amount in result.totals()]
-    _write_sheet(wb, _sheet_title("Totalt", used), heading,
+    _write_sheet(wb, formats, _sheet_title("Totalt", used), heading,
                  [typ, kod, namn, lan, Column("Belopp (kr)", KRONOR), Column("Innehållet (kr)", KRONOR)], totals,
                  ["", "", "Summa", "", sum(t[4] for t in totals), sum(t[5] for t in totals)])
 
     summary = [[sp.id, sp.pot.title, sp.budget, sp.paid, sp.withheld, sp.unpaid, sp.qualified, sp.eligible]
                for sp in result.subpots]
-    _write_sheet(wb, _sheet_title("Potter", used), heading,
+    _write_sheet(wb, formats, _sheet_title("Potter", used), heading,
                  [Column("Pott"), Column("Beskrivning", wrap=True, width=40),
                   *(Column(h, KRONOR) for h in ("Budget (kr)", "Utbetalt (kr)", "Innehållet (kr)", "Ej utbetalt (kr)")),
                   Column("Kvalificerade", COUNT), Column("Berättigade", COUNT)], summary,
@@ -119,17 +136,11 @@ def write_excel(result: Result, folder: Path) -> Path:
         rows = [[phrases.recipient_type(r.recipient.type), r.recipient.code, r.recipient.name,
                  r.recipient.county_code, "ja" if r.qualified else "nej", phrases.reason(r),
                  "" if r.key_value is None else r.key_value, r.amount, r.withheld] for r in sp.rows]
-        _write_sheet(wb, _sheet_title(sp.id, used), f"{heading} – {sp.id} {sp.pot.title}",
+        _write_sheet(wb, formats, _sheet_title(sp.id, used), f"{heading} – {sp.id} {sp.pot.title}",
                      [typ, kod, namn, lan, Column("Kvalificerad"), Column("Skäl", wrap=True, width=60),
                       Column("Nyckel", COUNT), Column("Belopp (kr)", KRONOR), Column("Innehållet (kr)", KRONOR)],
                      rows, ["", "", "Summa", "", "", "", "", sp.paid, sp.withheld])
-
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    stamp = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime(*FIXED_TIME)
-    wb.properties.creator = "skl-payout"
-    wb.properties.created = wb.properties.modified = stamp.replace(tzinfo=None)
-    buffer = io.BytesIO()
-    wb.save(buffer)
+    wb.close()
     path = folder / "payouts.xlsx"
     path.write_bytes(_reproducible_zip(buffer.getvalue(), stamp))
     return path

@@ -24,7 +24,7 @@ PAYOUT_COLUMNS = ["pot", "recipient_type", "code", "name", "county_code", "quali
                   "threshold", "key_value", "amount_sek"]
 TOTAL_COLUMNS = ["recipient_type", "code", "name", "county_code", "amount_sek"]
 SUMMARY_COLUMNS = ["pot", "budget_sek", "paid_sek", "withheld_sek", "unpaid_sek", "eligible", "qualified"]
-LIBRARIES = ["typer", "rich", "pandas", "pyyaml", "jinja2", "pydantic", "babel", "openpyxl", "typst"]
+LIBRARIES = ["typer", "rich", "pandas", "pyyaml", "jinja2", "pydantic", "babel", "openpyxl", "xlsxwriter", "typst"]
 
 
 def csv_text(columns: list[str], rows: list[list]) -> str:

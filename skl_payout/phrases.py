@@ -7,6 +7,7 @@ engine decides in numbers and never writes a sentence.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 from . import fmt
 from .trace import Condition, Row, SubPot
@@ -87,6 +88,7 @@ def sentence(c: Condition) -> str:
     return f"ersätts av den högre nivån {c.higher_tier}"
 
 
+@lru_cache(maxsize=16384)  # payouts.csv, payouts.xlsx and the report each say it: worded once per run
 def reason(row: Row) -> str:
     """Why a row qualified or not: the failed conditions, else all of them."""
     if not row.conditions:

@@ -19,11 +19,43 @@ COUNTIES_2011 = [  # the 21 counties of the shipped data, code and name
 ]
 
 
-def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The installed tool as a user runs it: a new process, real exit code and output."""
+def cli_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed tool as a user runs it: a new process, real exit code and output (the end-to-end
+    tests, one or more per command, and whatever is about the process itself)."""
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "skl_payout", *args], cwd=cwd or ROOT, env=full_env,
                           capture_output=True, text=True, encoding="utf-8")
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI run in this process (typer's CliRunner), with what `main()` adds: exit code 1 for a usage
+    error, and any uncaught exception shown as the traceback a process would print. Several times
+    faster than a new process; SKL_PAYOUT_TEST_PROCESS=1 runs every call as a real process instead."""
+    if os.environ.get("SKL_PAYOUT_TEST_PROCESS"):
+        return cli_process(*args, cwd=cwd, env=env)
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from skl_payout import cli as module
+
+    before = os.getcwd()
+    os.chdir(cwd or ROOT)
+    try:
+        result = CliRunner().invoke(module.app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+                                    prog_name="skl-payout")
+    finally:
+        os.chdir(before)
+    internal = module._state.pop("internal_error", False)
+    module._state["debug"] = False
+    code = result.exit_code
+    if code == 2 and not internal:
+        code = 1  # as main(): a mistyped option is bad input
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
+        code = code or 1
+    return subprocess.CompletedProcess(["skl-payout", *args], code, result.stdout, stderr)
 
 
 def write_csv(path: Path, columns: list[str], rows: list[list], sep: str = ",", encoding: str = "utf-8",
@@ -110,3 +142,17 @@ def letter_stem(rtype: str, code: str, name: str) -> str:
     from skl_payout.letters import slug
 
     return f"{rtype}-{code}-{slug(name)}"
+
+
+@pytest.fixture(scope="session")
+def pdf_letters(tmp_path_factory):
+    """One run of 2011 with all its PDF letters, rendered once per test session (it takes seconds), and
+    the text of every page of the combined PDF: (run folder, page texts)."""
+    from pypdf import PdfReader
+
+    out = tmp_path_factory.mktemp("pdf-letters") / "2011"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    done = cli("letters", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    combined = PdfReader(out / "letters" / "samtliga-brev-2011.pdf")
+    return out, [page.extract_text() for page in combined.pages]

@@ -91,9 +91,9 @@ def whatif_speed(inp) -> None:
     scenarios = grid(["PAL-50.at_least=40%..60%:0.02%"])
     base = api.compute(inp)
     compiled, raw = Compiled(base), raw_rules(inp.rules_path)
-    planner = Planner(raw, compiled)
 
-    def sweep():
+    def sweep():  # every scenario's values and pots validated afresh, then computed
+        planner = Planner(raw, compiled)
         for scenario in scenarios:
             compiled.evaluate(planner.changes(scenario))
 

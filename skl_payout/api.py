@@ -86,6 +86,8 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
     from .outputs import write_manifest, write_run, write_swedish_csvs
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
+    if overrides:
+        _refuse_a_real_run(Path(out))
     result = compute(inp, overrides)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
     if swedish_csv:
@@ -97,17 +99,20 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
         written = write_run(result, stage)
         if swedish_csv:
             written += write_swedish_csvs(result, stage)
+        also_read: tuple = ()
         if overrides:  # a what-if: what changed against the rule file as it stands
             from .whatif import write_comparison
 
-            written += write_comparison(compute(inp), result, stage)
+            base = compute(inp)
+            written += write_comparison(base, result, stage)
+            also_read = tuple(base.data.files)
         if with_documents:
             from .excel import write_excel
             from .report import write_report
 
             written.append(write_report(result, stage, inp.rules_path).name)
             written.append(write_excel(result, stage).name)
-        written.append(write_manifest(result, stage, inp.rules_path, options, written))
+        written.append(write_manifest(result, stage, inp.rules_path, options, written, also_read))
         old_letters = Path(out) / LETTERS
         if old_letters.is_dir():
             count = len([n for n in recorded_letters(old_letters) if n != "letters.json"])
@@ -118,6 +123,16 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
                 info.letters_removed = count
     info.files = written
     return result, info
+
+
+def _refuse_a_real_run(out: Path) -> None:
+    """A what-if scenario never replaces a run (its letters and results are a decision's)."""
+    from .safefs import read_manifest
+
+    manifest = read_manifest(out / "run.json")
+    if manifest is not None and not (manifest.get("options") or {}).get("overrides"):
+        raise PayoutError(error(str(out), "holds a payout run, not a what-if scenario: whatif never replaces a run",
+                                "choose another --out (the default is out/<year>-whatif)"))
 
 
 def _same_run(old: Path, new: Path) -> bool:
@@ -171,12 +186,17 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
     """
     from .letters import FORMATS, write_letters
     from . import __version__
-    from .safefs import LETTERS, LETTERS_MANIFEST, hashes, manifest_text, recorded_letters, staged, tidy_run
+    from .safefs import (LETTERS, LETTERS_MANIFEST, hashes, manifest_text, read_manifest, recorded_letters, staged,
+                         tidy_run)
 
     from .settings import load as load_settings
 
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
+    scenario = ((read_manifest(Path(out) / "run.json") or {}).get("options") or {}).get("overrides")
+    if scenario:
+        raise PayoutError(error(str(out), "holds a what-if scenario (" + ", ".join(scenario) + "), not a decision: "
+                                "no letters are written for it", "write letters from a run of the rule file itself"))
     settings, settings_path = load_settings(settings_file)
     if inp is None:
         result, rules_path = recorded(out, year)

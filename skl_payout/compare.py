@@ -277,6 +277,9 @@ def verify(out: Path) -> Verification:
     tidy_run(out)
     if not out.is_dir():
         raise PayoutError(error(str(out), "not found" if not out.exists() else "is a file, not a run folder"))
+    if (out / "sweep.json").is_file() and not (out / "run.json").exists():
+        raise PayoutError(error(str(out), "holds a what-if sweep, not a run: there is no run.json to verify",
+                                "run the same `skl-payout whatif` again; sweep.json records its scenarios"))
     from .safefs import locked
 
     with locked(out.resolve().parent):  # a run swapping the folder in meanwhile would look like tampering

@@ -105,8 +105,11 @@ class Compiled:
         for j in range(len(rows[0].conditions) if rows else 0):
             kinds = {row.conditions[j].kind for row in rows}
             if kinds == {"ratio"}:
-                conditions.append(("ratio", np.array([row.conditions[j].numerator for row in rows], dtype=np.int64),
-                                   np.array([row.conditions[j].denominator for row in rows], dtype=np.int64)))
+                num = [row.conditions[j].numerator for row in rows]
+                den = [row.conditions[j].denominator for row in rows]
+                conditions.append(("ratio", np.array(num, dtype=np.int64), np.array(den, dtype=np.int64),
+                                   max(map(abs, num), default=0), max(map(abs, den), default=0),
+                                   np.array(num, dtype=object), np.array(den, dtype=object)))
             else:
                 conditions.append(("flag", np.array([row.conditions[j].passed for row in rows], dtype=bool)))
         key_array = np.array(keys, dtype=np.int64)
@@ -162,9 +165,13 @@ class Compiled:
             mask = np.ones(len(sub.keys), dtype=bool)
             for cond, threshold in zip(sub.conditions, thresholds):
                 if cond[0] == "ratio":
-                    num, den = cond[1], cond[2]
-                    # exact: num/den >= t  <=>  num * t.den >= t.num * den (den > 0); a zero denominator never qualifies
-                    mask &= (den > 0) & (num * threshold.denominator >= threshold.numerator * den)
+                    _, num, den, top_num, top_den, big_num, big_den = cond
+                    # exact: num/den >= t  <=>  num * t.den >= t.num * den (den > 0); a zero denominator never
+                    # qualifies. In int64 only where both products are proven to fit; else in Python integers.
+                    if top_num * threshold.denominator > INT64_MAX or top_den * threshold.numerator > INT64_MAX:
+                        num, den = big_num, big_den
+                    passed = (num * threshold.denominator >= den * threshold.numerator)
+                    mask &= (den > 0).astype(bool) & passed.astype(bool)
                 else:
                     mask &= cond[1]
             masks.append(mask)
@@ -176,7 +183,10 @@ class Compiled:
             for i in [i for i, c in enumerate(counts) if not c]:
                 if not takers:
                     break
-                moved = apportion(originals[i], {t: originals[t] for t in takers})
+                weights = {t: originals[t] for t in takers}
+                if not any(weights.values()):  # as pipeline._hand_over_empty: 0 kr takers share equally
+                    weights = {t: 1 for t in takers}
+                moved = apportion(originals[i], weights)
                 for t in takers:
                     budgets[t] += moved[t].amount
                 budgets[i] -= sum(moved[t].amount for t in takers)
@@ -194,6 +204,9 @@ class Compiled:
         if budget == 0 or not mask.any():
             return values
         keys = sub.keys[mask]
+        exact_ints = sub.dtype is object or int(keys.max()) * budget > INT64_MAX or int(keys.sum()) * budget > INT64_MAX
+        if exact_ints:  # the product would not fit in int64: Python integers
+            keys = keys.astype(object)
         total = keys.sum()
         if total == 0:
             raise PayoutError(error(f"pot {sub.id}", "the qualified recipients' keys sum to 0: the pot cannot be shared"))
@@ -203,7 +216,7 @@ class Compiled:
         left = int(budget - floors.sum())
         if left:
             ranks = sub.rank[mask]
-            if sub.dtype is object:
+            if exact_ints:
                 order = sorted(range(len(keys)), key=lambda i: (-remainders[i], ranks[i]))[:left]
             else:
                 order = np.lexsort((ranks, -remainders))[:left]

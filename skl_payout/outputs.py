@@ -120,7 +120,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def manifest(result: Result, rules_path: Path, options: dict) -> dict:
+def manifest(result: Result, rules_path: Path, options: dict, also_read: tuple = ()) -> dict:
     """What was read, with which rules and tool: enough to re-run and to defend the result."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
@@ -142,7 +142,7 @@ def manifest(result: Result, rules_path: Path, options: dict) -> dict:
             for (t, c), p in sorted(result.data.payees.items())],
         "rules": {"path": str(Path(rules_path).resolve()), "sha256": result.rules.sha256 or sha256(rules_path)},
         "inputs": [{"file": p.name, "path": str(p), "sha256": result.data.digests.get(p) or sha256(p)}
-                   for p in result.data.files],
+                   for p in [*result.data.files, *(q for q in also_read if q not in result.data.files)]],
         "pots": [
             {"pot": sp.id, "budget_sek": sp.budget, "paid_sek": sp.paid, "withheld_sek": sp.withheld,
              "unpaid_sek": sp.unpaid,
@@ -174,9 +174,11 @@ def write_run(result: Result, folder: Path) -> list[str]:
     return list(files)
 
 
-def write_manifest(result: Result, folder: Path, rules_path: Path, options: dict, outputs: list[str]) -> str:
-    """run.json, written last: it records the SHA-256 of every other output, so the tool knows what it wrote."""
-    data = manifest(result, rules_path, options)
+def write_manifest(result: Result, folder: Path, rules_path: Path, options: dict, outputs: list[str],
+                   also_read: tuple = ()) -> str:
+    """run.json, written last: it records the SHA-256 of every other output, so the tool knows what it wrote.
+    `also_read`: files read besides the run's own data (a what-if's base run), so `verify` has them too."""
+    data = manifest(result, rules_path, options, also_read)
     data["outputs"] = hashes(folder, outputs)
     (folder / RUN_MANIFEST).write_text(manifest_text(data), encoding="utf-8")
     return RUN_MANIFEST

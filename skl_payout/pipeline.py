@@ -196,8 +196,11 @@ def _hand_over_empty(pot: Pot, parts: list[_Work]) -> None:
     takers = [w for w in parts if w.qualified]
     if not empty or not takers:
         return
+    weights = {t.id: t.original for t in takers}
+    if not any(weights.values()):  # the takers' own sub-pots are 0 kr (a tiny share): they share equally
+        weights = {t.id: 1 for t in takers}
     for w in empty:
-        moved = apportion(w.budget, {t.id: t.original for t in takers})
+        moved = apportion(w.budget, weights)
         for taker in takers:
             taker.received.append((w.id, moved[taker.id].amount))
             w.handed.append((taker.id, moved[taker.id].amount))
@@ -211,7 +214,7 @@ def _freeze(w: _Work, data: Dataset) -> T.SubPot:
         qualified = all(c.passed for c in conds)
         # withheld only for a condition that can still be met: a recipient replaced by a higher
         # exclusive tier is paid there, and its allocation here is never paid
-        held = (share is not None and not qualified and w.pot.unmet == "withheld"
+        held = (share is not None and share.amount > 0 and not qualified and w.pot.unmet == "withheld"
                 and any(c.kind != "tier" for c in conds if not c.passed))
         amount = share.amount if share is not None and qualified else 0
         withheld = share.amount if held else 0

@@ -137,5 +137,6 @@ def write_report(result: Result, folder: Path, rules_path: Path, templates: Path
 
     env = environment(templates or resources.shipped("templates"), "html")
     path = folder / "report.html"
-    path.write_text(env.get_template("report.html.j2").render({**context(result, rules_path), "sample": result.data.synthetic}), encoding="utf-8")
+    path.write_text(env.get_template("report.html.j2").render({**context(result, rules_path), "sample": result.data.synthetic,
+                                                                     "scenario": [str(o) for o in result.rules.overrides]}), encoding="utf-8")
     return path

@@ -162,14 +162,16 @@ def raw_rules(path: Path) -> dict:
 
 # --- sweeps --------------------------------------------------------------------------------------
 
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?%?")
+
+
 def _number(text: str) -> tuple[Fraction, bool]:
+    """A sweep bound or step as typed: plain ASCII digits, an optional decimal point and %; nothing that
+    the rule file itself would refuse (1e3, 1_000, 5.0 for kronor are refused when the values are read)."""
     text = text.strip()
-    percent = text.endswith("%")
-    try:
-        value = Fraction(Decimal(text.rstrip("%").strip().replace(",", ".")))
-    except Exception:
-        raise PayoutError(error("--sweep", f"{text!r} is not a number")) from None
-    return value, percent
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise PayoutError(error("--sweep", f"{text!r} is not a plain number", "write e.g. 40%, 0.5% or 40000000"))
+    return Fraction(Decimal(text.rstrip("%"))), text.endswith("%")
 
 
 def _text(value: Fraction, percent: bool) -> str:
@@ -180,19 +182,26 @@ def _text(value: Fraction, percent: bool) -> str:
 
 
 def sweep_values(arg: str) -> tuple[str, list[str]]:
-    """`PATH=FROM..TO:STEP` as the list of values, both ends included, exactly (no float steps)."""
+    """`PATH=FROM..TO:STEP` as the list of values, both ends included, exactly (no float steps); a STEP
+    that does not land on TO is refused rather than silently ending short of it."""
     path, sep, spec = arg.partition("=")
     match = re.fullmatch(r"(.+?)\.\.(.+?):(.+)", spec.strip()) if sep else None
     if not match:
         raise PayoutError(error("--sweep", f"{arg!r} is not PATH=FROM..TO:STEP", "e.g. PAL-50.at_least=40%..60%:1%"))
     (start, p1), (stop, p2), (step, p3) = (_number(g) for g in match.groups())
-    if p1 != p2 or (p3 and not p1):
+    if not p1 == p2 == p3:
         raise PayoutError(error("--sweep", f"{arg!r}: give FROM, TO and STEP all in % or all as numbers"))
     if step <= 0 or stop < start:
         raise PayoutError(error("--sweep", f"{arg!r}: STEP must be positive and TO at least FROM"))
-    count = int((stop - start) / step) + 1
-    if count > 100_000:
-        raise PayoutError(error("--sweep", f"{arg!r} gives {count} values; at most 100 000"))
+    steps = (stop - start) / step
+    if steps.denominator != 1:
+        last = start + int(steps) * step
+        raise PayoutError(error("--sweep", f"{arg!r}: steps of {_text(step, p3)} from {_text(start, p1)} do not "
+                                f"land on {_text(stop, p2)} (the last would be {_text(last, p1)})",
+                                "choose a STEP that divides TO − FROM"))
+    count = int(steps) + 1
+    if count > MAX_SCENARIOS:
+        raise PayoutError(error("--sweep", f"{arg!r} gives {count} values; at most {MAX_SCENARIOS}"))
     return path.strip(), [_text(start + i * step, p1) for i in range(count)]
 
 
@@ -204,6 +213,12 @@ class Scenario:
 
 def grid(sweeps: list[str]) -> list[Scenario]:
     axes = [sweep_values(s) for s in sweeps]
+    total = 1
+    for _, values in axes:
+        total *= len(values)
+    if total > MAX_SCENARIOS:
+        raise PayoutError(error("--sweep", f"the grid has {total} scenarios; at most {MAX_SCENARIOS}",
+                                "use larger steps, or fewer --sweep axes"))
     scenarios = []
     for values in product(*(vals for _, vals in axes)):
         overrides = [Override(path, v) for (path, _), v in zip(axes, values)]
@@ -228,12 +243,20 @@ def scenarios_file(path: Path) -> list[Scenario]:
         rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
         if not rows or [c.strip().lower() for c in rows[0][:3]] != ["scenario", "path", "value"]:
             raise PayoutError(error(f"{path} row 1", "expected the columns scenario, path, value"))
+        if len(rows[0]) != 3:
+            raise PayoutError(error(f"{path} row 1", f"has {len(rows[0])} columns; expected scenario, path, value"))
+        seen: dict[tuple[str, str], int] = {}
         for line, row in enumerate(rows[1:], 2):
             if not any(c.strip() for c in row):
                 continue
-            if len(row) < 3 or not all(c.strip() for c in row[:3]):
-                raise PayoutError(error(f"{path} row {line}", "needs a scenario, a path and a value"))
-            found.setdefault(row[0].strip(), []).append(Override(row[1].strip(), row[2].strip()))
+            if len(row) != 3 or not all(c.strip() for c in row):
+                raise PayoutError(error(f"{path} row {line}", "needs exactly a scenario, a path and a value"))
+            name, where = row[0].strip(), row[1].strip()
+            if (name, where) in seen:
+                raise PayoutError(error(f"{path} row {line}", f"scenario {name!r} sets {where} twice "
+                                        f"(first on row {seen[name, where]})"))
+            seen[name, where] = line
+            found.setdefault(name, []).append(Override(where, row[2].strip()))
     else:
         try:
             document, _ = parse_yaml(text)
@@ -242,6 +265,8 @@ def scenarios_file(path: Path) -> list[Scenario]:
         if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
             raise PayoutError(error(str(path), "expected named scenarios: `name: {PATH: VALUE, ...}`"))
         for name, values in document.items():
+            if str(name) in found:
+                raise PayoutError(error(str(path), f"scenario {str(name)!r} is named twice"))
             found[str(name)] = [Override(str(k), _yaml_text(v)) for k, v in values.items()]
     if not found:
         raise PayoutError(error(str(path), "holds no scenario"))
@@ -249,6 +274,11 @@ def scenarios_file(path: Path) -> list[Scenario]:
 
 
 def _yaml_text(value: Any) -> str:
+    """The value as YAML text that reads back as the same value and type ("40000000" stays text)."""
+    import json
+
+    if isinstance(value, str):
+        return value if _PLAIN_NUMBER.fullmatch(value) and value.endswith("%") else json.dumps(value, ensure_ascii=False)
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, bool):
@@ -288,9 +318,11 @@ class Planner:
         self.raw, self.compiled, self._parse = raw, compiled, parse_yaml
         self._values: dict[tuple, Any] = {}
         self._places: dict[str, tuple] = {}
+        self._checked: set[tuple] = set()
 
     def changes(self, scenario: Scenario) -> dict | None:
         plan: dict[str, dict] = {}
+        edits: dict[int, list[tuple[tuple, Any]]] = {}
         for o in scenario.overrides:
             if o.path not in self._places:
                 self._places[o.path] = resolve(self.raw, o.path)[0]
@@ -302,30 +334,57 @@ class Planner:
             compiled = self.compiled.pots.get(pot.get("id"))
             if compiled is None:
                 return None
-            value = self._value(o, loc, check)
+            raw_value, value = self._value(o, loc, check, scenario)
+            edits.setdefault(loc[1], []).append((loc[2:], raw_value))
             change = plan.setdefault(compiled.id, {})
             if kind == "threshold":
-                change.setdefault("thresholds", list(compiled.thresholds))[loc[3]] = value
                 if compiled.thresholds[loc[3]] is None:
                     return None
+                change.setdefault("thresholds", list(compiled.thresholds))[loc[3]] = value
             elif kind == "amount":
                 change["amount"] = value
             else:
                 entries = change.setdefault("entries", [dict(e) for e in compiled.entries])
                 entries[loc[3]]["share" if kind == "share" else "amount"] = value
-                if kind == "sub_amount" and not all(e["amount"] is not None for e in entries):
-                    return None  # an amount beside shares: the schema decides (full engine)
+        for index, changed in edits.items():  # each scenario's pots validated whole, as the rule file's
+            self._check_pot(index, changed, scenario)
         return plan
 
-    def _value(self, o: Override, loc: tuple, check):
+    def _value(self, o: Override, loc: tuple, check, scenario: Scenario):
         key = (loc, o.text)
         if key not in self._values:
             try:
                 raw, _ = self._parse(o.text)
-                self._values[key] = check(raw)
+                self._values[key] = raw, check(raw)
             except ValueError as exc:
-                raise PayoutError(error(f"--set {o}", f"{_shown(loc, self.raw)}: {exc}")) from None
+                raise PayoutError(error(f"scenario {scenario.name}: {o}", f"{_shown(loc, self.raw)}: {exc}")) from None
+            except Exception as exc:  # YAML the strict loader refuses
+                raise PayoutError(error(f"scenario {scenario.name}: {o}", f"not a valid value: {exc}")) from None
         return self._values[key]
+
+    def _check_pot(self, index: int, changed: list[tuple[tuple, Any]], scenario: Scenario) -> None:
+        """The pot with the scenario's values, through the rule file's Pot model (shares that add up,
+        amounts above 0, ...); a refusal is reported as the whole rule file's validation words it."""
+        from pydantic import ValidationError
+
+        from .rules import Pot
+
+        key = (index, tuple((loc, repr(v)) for loc, v in changed))
+        if key in self._checked:
+            return
+        pot = dict(self.raw["pots"][index])
+        for loc, value in changed:  # copies along the changed path only: the rest is shared, never changed
+            node = pot
+            for part in loc[:-1]:
+                node[part] = copy.copy(node[part])
+                node = node[part]
+            node[loc[-1]] = value
+        try:
+            Pot.model_validate(pot)
+        except (ValidationError, ValueError):
+            scenario_rules(self.raw, scenario.overrides, f"scenario {scenario.name}")  # raises, in its words
+            raise PayoutError(error(f"scenario {scenario.name}", "refused by the rule file's schema")) from None
+        self._checked.add(key)
 
 
 @dataclass
@@ -353,18 +412,22 @@ def outcome_of(result, compiled) -> Any:
 
 
 def run_scenarios(inp, scenarios: list[Scenario], progress=None) -> SweepResult:
-    """Every scenario: through the compiled pots where it can, else through the full engine; the
-    first and the last scenario are always validated by the whole schema as well."""
+    """Every scenario, each validated: through the compiled pots where it can be (its values by the rule
+    file's validators, its pots by the Pot model), else through the full engine with the same gate as
+    `run` (and the data read again when the scenario changes how it is read)."""
     from . import api
     from .compiled import Compiled
+    from .data import load_dataset
     from .pipeline import compute
+    from .validate import rule_warnings
 
+    if len(scenarios) > MAX_SCENARIOS:
+        raise PayoutError(error("whatif", f"{len(scenarios)} scenarios; at most {MAX_SCENARIOS} in one sweep",
+                                "use larger steps, or fewer --sweep axes"))
     base = api.compute(inp)
     raw = raw_rules(inp.rules_path)
     compiled = Compiled(base)
     planner = Planner(raw, compiled)
-    for scenario in {id(s): s for s in (scenarios[0], scenarios[-1])}.values():
-        scenario_rules(raw, scenario.overrides, inp.rules_path.name)
     outcomes, fast = [], 0
     for count, scenario in enumerate(scenarios, 1):
         plan = planner.changes(scenario)
@@ -372,11 +435,19 @@ def run_scenarios(inp, scenarios: list[Scenario], progress=None) -> SweepResult:
             outcomes.append(compiled.evaluate(plan))
             fast += 1
         else:
-            rules = scenario_rules(raw, scenario.overrides, inp.rules_path.name)
-            outcomes.append(outcome_of(compute(rules, base.data), compiled))
+            rules = scenario_rules(raw, scenario.overrides, f"scenario {scenario.name}")
+            errors = [p for p in rule_warnings(rules, inp.rules_path.name) if p.severity == "error"]
+            if errors:
+                raise PayoutError(errors)
+            touches_data = any(resolve(raw, o.path)[0][0] == "data" for o in scenario.overrides)
+            data = load_dataset(inp.data_dir, rules) if touches_data else base.data
+            outcomes.append(outcome_of(compute(rules, data), compiled))
         if progress and (count % 64 == 0 or count == len(scenarios)):
             progress(count, len(scenarios))
     return SweepResult(base, compiled, scenarios, outcomes, fast)
+
+
+MAX_SCENARIOS = 20_000
 
 
 # --- what a scenario changed ---------------------------------------------------------------------

@@ -194,5 +194,97 @@ def test_a_scenario_the_compiled_form_cannot_take_goes_through_the_full_engine(t
     inp, base, compiled, planner = engine
     scenario = Scenario("dev", [Override("DEV-66.amount_sek", "66000000")])
     assert planner.changes(scenario) is None  # a fixed table: the full engine decides
-    done = cli("whatif", "--year", "2011", "--sweep", "PAL-50.label=x..y:1", "--out", str(tmp_path / "o"))
-    assert done.returncode == 1 and "not a number" in done.stderr
+    (tmp_path / "s.yaml").write_text("words: {PAL-50.unit_label: personer 65+}\n", encoding="utf-8")
+    done = cli("whatif", "--year", "2011", "--scenarios", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 0 and "0 through the compiled pots, 1 through the full engine" in done.stdout
+    (row,) = read_csv(tmp_path / "o" / "sweep.csv")
+    assert int(row["total_paid_sek"]) == base.paid
+
+
+# --- what a hostile tester found -----------------------------------------------------------------
+
+def test_a_threshold_with_a_huge_denominator_is_compared_exactly(engine):
+    """num × t.den would overflow int64: the compiled form must fall back to Python integers."""
+    inp, base, compiled, planner = engine
+    for value in ("0.6666666666666666", "50.00000000000001%", "1/3"):
+        overrides = [Override("PAL-50.at_least", value)]
+        try:
+            rules = scenario_rules(planner.raw, overrides, "2011.yaml")
+        except PayoutError:
+            continue  # refused by the rule file's own validator: the compiled form must refuse it too
+        outcome = compiled.evaluate(planner.changes(Scenario(value, overrides)))
+        assert compiled_totals_text(compiled, outcome) == totals_text(compute(rules, base.data)), value
+
+
+def test_every_scenario_of_a_sweep_is_validated_not_only_the_ends(tmp_path):
+    done = cli("whatif", "--year", "2011", "--sweep", "SA.kommun.amount_sek=35000000..45000000:5000000",
+               "--sweep", "SA.amount_sek=50000000..60000000:5000000", "--out", str(tmp_path / "o"))
+    assert done.returncode == 1 and "sub-pot amounts add up to" in done.stderr
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "s.yaml").write_text("ok: {PAL-70.at_least: 70%}\nbad: {PAL-70.kommun.share: 90%}\n"
+                                     "last: {PAL-70.at_least: 75%}\n", encoding="utf-8")
+    done = cli("whatif", "--year", "2011", "--scenarios", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 1 and "scenario bad" in done.stderr
+
+
+def test_a_sweep_applies_the_same_gate_as_run(tmp_path):
+    for extra in (["--set", "pots.PAL-50.source.quote=nonsense text"],
+                  ["--set", "data.population.columns.population_65plus.max=10"]):
+        alone = cli("whatif", "--year", "2011", *extra, "--out", str(tmp_path / "one"))
+        swept = cli("whatif", "--year", "2011", *extra, "--sweep", "PAL-70.at_least=70%..75%:5%",
+                    "--out", str(tmp_path / "many"))
+        assert alone.returncode == 1 and swept.returncode == 1, (extra, swept.stdout)
+
+
+def test_whatif_never_replaces_a_run_and_a_scenario_gets_no_letters(tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", "--year", "2011", "--out", str(run)).returncode == 0
+    before = (run / "totals.csv").read_bytes()
+    done = cli("whatif", "--year", "2011", "--set", "PAL-50.at_least=45%", "--out", str(run))
+    assert done.returncode == 1 and "never replaces a run" in done.stderr
+    assert (run / "totals.csv").read_bytes() == before
+    scenario = tmp_path / "scenario"
+    assert cli("whatif", "--year", "2011", "--set", "PAL-50.at_least=45%", "--out", str(scenario)).returncode == 0
+    assert "SCENARIO, inget beslut" in (scenario / "report.html").read_text(encoding="utf-8")
+    done = cli("letters", "--out", str(scenario))
+    assert done.returncode == 1 and "not a decision" in done.stderr and not (scenario / "letters").exists()
+
+
+@pytest.mark.parametrize("overrides", [
+    ["PAL-70.kommun.share=0.000001%", "PAL-70.landsting.share=99.999999%", "PAL-70.at_least=80%"],
+    ["PAL-50.kommun.share=0.000001%", "PAL-50.landsting.share=99.999999%", "PAL-50.at_least=99%"],
+], ids=["empty-takes-from-a-0-kr-sub-pot", "0-kr-sub-pot-qualifies"])
+def test_a_0_kr_sub_pot_is_handed_over_and_shared_exactly(overrides, engine, tmp_path):
+    inp, base, compiled, planner = engine
+    parsed = [parse_override(o) for o in overrides]
+    full = compute(scenario_rules(planner.raw, parsed, "2011.yaml"), base.data)
+    assert sum(a for _, a in full.totals()) == sum(a for _, a in base.totals())  # every krona still paid
+    outcome = compiled.evaluate(planner.changes(Scenario("x", parsed)))
+    assert compiled_totals_text(compiled, outcome) == totals_text(full)
+
+
+def test_a_tiny_withheld_allocation_of_0_kr_is_not_an_internal_error(tmp_path):
+    for amount in ("1", "21"):
+        done = cli("whatif", "--year", "2014", "--set", f"EHALSA.amount_sek={amount}", "--out", str(tmp_path / amount))
+        assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("sweep", ["PAL-50.at_least=40%..60%:7%", "PAL-50.amount_sek=1e3..2e3:1e3",
+                                   "PAL-50.amount_sek=1_000..2_000:1_000", "PAL-50.at_least=40%..60%:1",
+                                   "PAL-50.amount_sek=٤٠..٥٠:١"])
+def test_sweep_bounds_are_plain_and_land_on_the_end(sweep):
+    with pytest.raises(PayoutError):
+        sweep_values(sweep)
+
+
+def test_scenario_files_refuse_what_they_cannot_mean(tmp_path):
+    cases = {"twice.yaml": "1: {PAL-50.at_least: 45%}\n'1': {PAL-50.at_least: 55%}\n",
+             "twice.csv": "scenario,path,value\na,PAL-50.at_least,45%\na,PAL-50.at_least,55%\n",
+             "extra.csv": "scenario,path,value,note\na,PAL-50.at_least,45%,x\n"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(PayoutError):
+            scenarios_file(tmp_path / name)
+    (tmp_path / "quoted.yaml").write_text("a: {PAL-50.amount_sek: \"40000000\"}\n", encoding="utf-8")
+    done = cli("whatif", "--year", "2011", "--scenarios", str(tmp_path / "quoted.yaml"), "--out", str(tmp_path / "o"))
+    assert done.returncode == 1 and "whole kronor" in done.stderr

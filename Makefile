@@ -1,4 +1,5 @@
 # Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,16 +11,23 @@ YEAR   ?= 2011
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
 		{ echo "skl-payout needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "==> First use: installing skl-payout and what it needs into $(VENV)/ (about a minute; later runs skip this)"
+	@test -x $(BIN)/python || { echo "==> [1/3] creating the virtual environment $(VENV)/"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> [2/3] upgrading pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> [3/3] installing skl-payout with its dependencies and test tools (pip lists each package)"
+	@$(BIN)/python -m pip install --progress-bar off -e '.[test]' 2>&1 | tee $(VENV)/pip-install.log | \
+		grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR|error)'; \
+		status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || \
+		{ echo "==> pip failed (exit $$status); its whole output is in $(VENV)/pip-install.log"; exit $$status; }
+	@echo "==> installed; ready"
 	@touch $(STAMP)
 
 run: $(STAMP)  ## compute the 2011 payouts on the bundled sample data into out/2011/
 	$(BIN)/skl-payout run --year $(YEAR)
 
 test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 validate: $(STAMP)  ## check every shipped rule file against its sample data
 	$(BIN)/skl-payout validate

@@ -10,6 +10,7 @@ to someone else.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def giro_text(kind: str, digits: str) -> str:
     return f"{digits[:-1]}-{digits[-1]}"
 
 
+@lru_cache(maxsize=4096)  # pure: the same number checked once per process, not once per load
 def parse_account(kind: str, text: str) -> tuple[str | None, str | None]:
     """(formatted account, None) or (None, why not)."""
     if kind not in ACCOUNT_DIGITS:
@@ -58,6 +60,7 @@ def parse_account(kind: str, text: str) -> tuple[str | None, str | None]:
     return giro_text(kind, digits), None
 
 
+@lru_cache(maxsize=4096)
 def parse_organisation_number(text: str) -> tuple[str | None, str | None]:
     from stdnum.exceptions import ValidationError
     from stdnum.se import orgnr

@@ -910,6 +910,9 @@ def load_rules(path: Path) -> Rules:
         raise PayoutError(error(str(path), f"rule file is not UTF-8 text ({exc.reason})")) from None
     except OSError as exc:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
+    key = (str(path.resolve()), hashlib.sha256(raw).hexdigest())
+    if key in _LOADED:  # the same bytes give the same (immutable) rules: a command reads its file once
+        return _LOADED[key]
     try:
         document, node = parse_yaml(text)
     except yaml.YAMLError as exc:
@@ -920,8 +923,14 @@ def load_rules(path: Path) -> Rules:
     except RecursionError:
         raise PayoutError(error(str(path), "not valid YAML: nested too deeply")) from None
     rules = validate_rules(document, str(path), _key_lines(node) if node is not None else {})
-    rules._sha256 = hashlib.sha256(raw).hexdigest()
+    rules._sha256 = key[1]
+    if len(_LOADED) > 16:
+        _LOADED.clear()
+    _LOADED[key] = rules
     return rules
+
+
+_LOADED: dict[tuple[str, str], "Rules"] = {}
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

@@ -462,16 +462,17 @@ def comparison(base, scenario) -> tuple[list[list], list[list]]:
     """Per recipient (base, scenario, change, the pots it newly qualifies for or drops out of) and per
     sub-pot (qualified, paid, withheld, unpaid, before and after)."""
     before, after = dict(base.totals()), dict(scenario.totals())
-    qualified = {}
+    qualified: dict = {}  # recipient -> {sub-pot: [in the base, in the scenario]}
     for result, label in ((base, 0), (scenario, 1)):
         for sp in result.subpots:
             for row in sp.rows:
-                qualified.setdefault((row.recipient, sp.id), [False, False])[label] = row.qualified
+                qualified.setdefault(row.recipient, {}).setdefault(sp.id, [False, False])[label] = row.qualified
     people = []
     for r in sorted(set(before) | set(after), key=lambda r: ({"kommun": 0, "landsting": 1, "regiondel": 2,
                                                              "lan": 3}[r.type], r.code)):
-        gained = sorted(sp for (who, sp), (a, b) in qualified.items() if who == r and b and not a)
-        lost = sorted(sp for (who, sp), (a, b) in qualified.items() if who == r and a and not b)
+        mine = qualified.get(r, {})
+        gained = sorted(sp for sp, (a, b) in mine.items() if b and not a)
+        lost = sorted(sp for sp, (a, b) in mine.items() if a and not b)
         old, new = before.get(r, 0), after.get(r, 0)
         people.append([r.type, r.code, r.name, old, new, new - old, " ".join(gained), " ".join(lost)])
     pots = []

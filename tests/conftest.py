@@ -146,13 +146,27 @@ def letter_stem(rtype: str, code: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def pdf_letters(tmp_path_factory):
-    """One run of 2011 with all its PDF letters, rendered once per test session (it takes seconds), and
-    the text of every page of the combined PDF: (run folder, page texts)."""
+    """One run of 2011 with all its PDF letters, rendered once per test session even across xdist workers
+    (it takes seconds), and the text of every letter's page of the combined PDF: (run folder, page texts;
+    None for a blank back page, which has no content stream)."""
+    import fcntl
+    import json
+
     from pypdf import PdfReader
 
-    out = tmp_path_factory.mktemp("pdf-letters") / "2011"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
-    done = cli("letters", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    combined = PdfReader(out / "letters" / "samtliga-brev-2011.pdf")
-    return out, [page.extract_text() for page in combined.pages]
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' common folder
+    out, texts = shared / "pdf-letters" / "2011", shared / "pdf-letters" / "pages.json"
+    (shared / "pdf-letters").mkdir(exist_ok=True)
+    with open(shared / "pdf-letters.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker renders; the others wait, then read
+        if not texts.exists():
+            assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+            done = cli("letters", "--out", str(out))
+            assert done.returncode == 0, done.stderr
+            combined = PdfReader(out / "letters" / "samtliga-brev-2011.pdf")
+            pages = [page.extract_text() if i % 2 == 0 or page.get_contents() is not None else None
+                     for i, page in enumerate(combined.pages)]
+            texts.write_text(json.dumps(pages), encoding="utf-8")
+    return out, json.loads(texts.read_text(encoding="utf-8"))

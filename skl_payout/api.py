@@ -88,6 +88,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
 
     if overrides:
         _refuse_a_real_run(Path(out))
+    _refuse_an_attested_run(Path(out))
     result = compute(inp, overrides)
     options = {"year": inp.year, "rules": str(inp.rules_path.resolve()), "data": str(inp.data_dir.resolve())}
     if swedish_csv:
@@ -123,6 +124,16 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
                 info.letters_removed = count
     info.files = written
     return result, info
+
+
+def _refuse_an_attested_run(out: Path) -> None:
+    """An attested or paid run is a record of a decision and of money sent: never replaced."""
+    from .payments import ATTEST_FILE, PAYMENTS_DIR
+
+    if (out / ATTEST_FILE).exists() or (out / PAYMENTS_DIR).exists():
+        raise PayoutError(error(str(out), "holds an attested or paid run: it is never replaced",
+                                "write the corrected run to a new folder, attest it, and pay the differences with "
+                                "`skl-payout payments NEW --paid " + str(out) + "`"))
 
 
 def _refuse_a_real_run(out: Path) -> None:
@@ -176,7 +187,7 @@ def recorded_inputs(year: int | None, rules: Path | None, data: Path | None, out
 
 
 def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None, only: list[str] | None, on=None,
-            settings_file: Path | None = None, year: int | None = None, progress=None):
+            settings_file: Path | None = None, year: int | None = None, progress=None, paid: Path | None = None):
     """Write letters to OUT/letters/: from the recorded run's trace when `inp` is None, else from a fresh
     computation checked against OUT/totals.csv if present.
 
@@ -198,6 +209,14 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
         raise PayoutError(error(str(out), "holds a what-if scenario (" + ", ".join(scenario) + "), not a decision: "
                                 "no letters are written for it", "write letters from a run of the rule file itself"))
     settings, settings_path = load_settings(settings_file)
+    previous = None
+    if paid is not None:  # a correction after payment: each letter states what was paid before
+        from .payments import LEDGER_FILE, PAYMENTS_DIR, paid_so_far
+
+        previous = paid_so_far(Path(paid))
+        if previous is None:
+            raise PayoutError(error(str(Path(paid) / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
+                                    "--paid names the earlier run folder whose payment file was issued"))
     if inp is None:
         result, rules_path = recorded(out, year)
         protect = [rules_path, Path(templates or resources.shipped("templates"))]
@@ -218,7 +237,7 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
                 if name != LETTERS_MANIFEST and not _rewritten(name, fmt_name, only):
                     shutil.copy2(target / name, stage / name)
         written = write_letters(result, rules_path, stage, fmt_name, Path(templates), only, on, settings,
-                                settings_path, payees, sample, progress)
+                                settings_path, payees, sample, progress, previous)
         files = sorted(p.name for p in stage.iterdir() if p.name != LETTERS_MANIFEST)
         manifest = {"tool": "skl-payout", "tool_version": __version__,
                     "files": {name: {"sha256": digest} for name, digest in hashes(stage, files).items()}}

@@ -415,6 +415,8 @@ def letters(
     settings: Optional[Path] = typer.Option(None, "--settings", help="Sender settings (default: skl-payout.yaml in "
                                             "the current folder): sender, signatory, contact, diarienummer, "
                                             "decision date."),
+    paid: Optional[Path] = typer.Option(None, "--paid", help="A correction after payment: the earlier, paid run "
+                                        "folder; each letter states what was paid, the new amount and the difference."),
 ) -> None:
     """Write one Swedish letter per recipient to OUT/letters/, plus one combined PDF for printing."""
     from datetime import date
@@ -433,7 +435,7 @@ def letters(
     recorded = rules is None and data is None and api.has_trace(target)  # then: what it paid, whatever the data now
     with progress_bar("Letters") as step:
         result, written = api.letters(None if recorded else inp, target, format, templates, only, when, settings,
-                                      year=year, progress=step)
+                                      year=year, progress=step, paid=paid)
     console.print(f"Wrote {len(written)} {format.upper()} file(s) to {target / 'letters'}")
 
 
@@ -626,9 +628,68 @@ def verify(out: Path = typer.Argument(..., help="An output folder written by `sk
         err_console.print(f"[red]DIFFERENT[/red] {escape(name)}")
     for name in check.missing:
         err_console.print(f"[red]MISSING[/red] {escape(name)}: recorded in run.json, no longer in {escape(str(out))}")
+    for line in check.attests:
+        if line.startswith("VOID"):
+            err_console.print(f"[red]attest {escape(line)}[/red]")
+        else:
+            console.print(f"[green]attest[/green] {escape(line)}")
     if not check.ok:
         raise typer.Exit(1)
     console.print("Verified: the recorded inputs give byte-identical outputs.")
+
+
+@app.command()
+@guarded
+def attest(out: Path = typer.Argument(..., help="The run folder to attest."),
+           by: str = typer.Option(..., "--by", help="Who attests (full name)."),
+           role: str = typer.Option(..., "--role", help="beslut (decision attest) or behorighet (authority attest)."),
+           ) -> None:
+    """Attest a run: who, in which role, when, and the SHA-256 of what was attested (two people, two roles)."""
+    from .payments import ROLES, attest as record, attest_problems, read_attests
+
+    done = record(out, by, role)
+    console.print(f"{ROLES[done['role']].capitalize()} by {done['by']} at {done['at']} recorded in "
+                  f"{out / 'attest.json'}", highlight=False)
+    missing = attest_problems(Path(out), read_attests(Path(out)))
+    if missing:
+        say(console, "Before payment: " + "; ".join(p.message for p in missing))
+    else:
+        console.print("Both attests stand: `skl-payout payments` may issue the payment file.", highlight=False)
+
+
+@app.command()
+@guarded
+def payments(
+    out: Path = typer.Argument(..., help="The attested run folder."),
+    execution_date: Optional[str] = typer.Option(None, "--execution-date", help="The date the bank pays (YYYY-MM-DD; "
+                                                 "default: today)."),
+    paid: Optional[Path] = typer.Option(None, "--paid", help="A correction: the earlier run folder whose payment file "
+                                        "was issued; only the differences are paid, overpayments go to reclaims.csv."),
+    reissue: bool = typer.Option(False, "--reissue", help="Issue again, when the earlier file was never sent or was "
+                                 "rejected (the ledger keeps both)."),
+    version: str = typer.Option("pain.001.001.09", "--version", help="pain.001.001.09 or pain.001.001.03."),
+    settings: Optional[Path] = typer.Option(None, "--settings", help="Sender settings (default: ./skl-payout.yaml)."),
+) -> None:
+    """Write the payment file (ISO 20022 pain.001, validated against its XSD) for an attested run, once."""
+    from datetime import date
+
+    from . import fmt
+    from .errors import PayoutError, error
+    from .payments import PAYMENTS_DIR, issue
+
+    when = None
+    if execution_date is not None:
+        try:
+            when = date.fromisoformat(execution_date)
+        except ValueError:
+            raise PayoutError(error("--execution-date", f"{execution_date!r} is not a date", "YYYY-MM-DD")) from None
+    entry = issue(out, when, version, reissue, paid, settings)
+    folder = Path(out) / PAYMENTS_DIR
+    console.print(f"{entry['transactions']} payments, {fmt.kr(entry['total_sek'], nbsp=False)}, execution date "
+                  f"{entry['execution_date']}: {folder / entry['file']} (and .csv)", highlight=False)
+    if entry["reclaim_sek"]:
+        console.print(f"To reclaim: {fmt.kr(entry['reclaim_sek'], nbsp=False)}, listed in {folder / 'reclaims.csv'}",
+                      highlight=False)
 
 
 def _terminate(signum, frame):

@@ -258,10 +258,12 @@ class Verification:
     different: list[str] = field(default_factory=list)
     inputs_changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # recorded outputs that are gone
+    attests: list[str] = field(default_factory=list)  # each attest: standing, or void and why
 
     @property
     def ok(self) -> bool:
-        return bool(self.identical) and not self.different and not self.inputs_changed and not self.missing
+        return bool(self.identical) and not self.different and not self.inputs_changed and not self.missing \
+            and not any(a.startswith("VOID") for a in self.attests)
 
 
 def verify(out: Path) -> Verification:
@@ -283,7 +285,14 @@ def verify(out: Path) -> Verification:
     from .safefs import locked
 
     with locked(out.resolve().parent):  # a run swapping the folder in meanwhile would look like tampering
-        return _verify(out)
+        check = _verify(out)
+    from .payments import ROLES, read_attests, voided
+
+    for a in read_attests(out):
+        changed = voided(out, a)
+        what = f"{ROLES[a['role']]} by {a['by']} ({a['at']})"
+        check.attests.append(f"VOID {what}: {', '.join(changed)} changed after it" if changed else f"stands: {what}")
+    return check
 
 
 def _verify(out: Path) -> Verification:

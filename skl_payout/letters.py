@@ -78,6 +78,7 @@ class Letter:
     addressee: str = ""  # the payee's legal name: "Norrköpings kommun", "Region Gotland"
     role: str = ""  # the line under it: "Kommun 0581 i Östergötlands län"
     subject: str = ""  # who met the conditions, in sentences: the addressee, or "Dalarnas län" for county-joint money
+    correction: str = ""  # after payment: the amount paid before, the new amount and the difference
     organisation_number: str = ""
     account: str = ""  # "Bankgiro 1234-5678"
 
@@ -191,8 +192,10 @@ def compile_pdf(source: str, logo: dict | None = None) -> bytes:
 def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str, templates: Path,
                   only: list[str] | None = None, on: Date | None = None, settings=None,
                   settings_path: Path | None = None, payees: dict | None = None, sample: bool = False,
-                  progress=None) -> list[Path]:
+                  progress=None, previous: dict[str, int] | None = None) -> list[Path]:
     """Write one letter per recipient (and, for PDF, one combined file) into `folder`.
+
+    `previous`: for a correction after payment, what each recipient ('type:code') was paid before.
 
     `progress(done, total)` is called as letters are written, for a progress bar.
     """
@@ -201,6 +204,9 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     everyone = letters = build_letters(result, payees)
+    if previous is not None:
+        for letter in letters:
+            letter.correction = phrases.correction(previous.get(f"{letter.type}:{letter.code}", 0), letter.total)
     if only:
         unknown = sorted(set(only) - {l.code for l in letters})
         if unknown:

@@ -143,3 +143,13 @@ def distribution(row: Row, sp: SubPot, rules) -> str:
 
 def rate_text(rate: Fraction) -> str:
     return fmt.decimal_kr(fmt.floor_decimal(rate, 2))
+
+
+def correction(previous: int, new: int) -> str:
+    """A correction after payment, in one sentence: what was paid, the new amount, and the difference."""
+    head = f"Rättelse av tidigare beslut: tidigare utbetalt {fmt.kr(previous)}, nytt belopp {fmt.kr(new)}"
+    if new > previous:
+        return f"{head}, skillnaden {fmt.kr(new - previous)} betalas ut."
+    if new < previous:
+        return f"{head}, skillnaden {fmt.kr(previous - new)} återkrävs."
+    return f"{head}: beloppet är oförändrat."

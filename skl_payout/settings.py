@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -38,6 +38,10 @@ class Sender(Model):
     name: Text
     address: list[Text] = []
     logo: Path | None = None  # PNG, JPEG or SVG; a relative path is relative to the settings file
+    # for payment files (skl-payout payments): who pays, from which account
+    organisation_number: Text | None = None
+    account_type: Literal["bankgiro", "plusgiro"] | None = None
+    account: Text | None = None
 
 
 class Settings(Model):

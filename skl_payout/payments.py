@@ -1,0 +1,413 @@
+"""The last mile: attest a run, then issue its payment file (ISO 20022 pain.001), once.
+
+A run folder gains `attest.json` (who attested, in which role, when, and the SHA-256 of what they
+saw) and `payments/` (each issued pain.001 file, a CSV of it for people, and `ledger.json`, the record
+of every file issued). A run that is attested or paid is never replaced by `run`; a correction is a
+new run folder, paid with `payments NEW --paid OLD` (only the differences). No float anywhere: amounts
+are integer kronor, written as kronor and öre from integers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from .errors import PayoutError, Problem, error
+
+ATTEST_FILE = "attest.json"
+PAYMENTS_DIR = "payments"
+LEDGER_FILE = "ledger.json"
+ROLES = {"beslut": "beslutsattest", "behorighet": "behörighetsattest"}
+ATTESTED_FILES = ("trace.json", "totals.csv", "payouts.csv", "run.json")
+VERSIONS = ("pain.001.001.09", "pain.001.001.03")
+BANKGIROT, PLUSGIROT = "9900", "9500"  # Swedish clearing numbers of the two giro systems
+
+
+def _now() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return when.replace(microsecond=0).isoformat()
+
+
+def _sha(path: Path) -> str:
+    from .data import sha256
+
+    return sha256(path)
+
+
+def _manifest(out: Path) -> dict:
+    from .safefs import read_manifest
+
+    manifest = read_manifest(out / "run.json")
+    if manifest is None:
+        raise PayoutError(error(str(out / "run.json"), "is missing or was changed after the run wrote it",
+                                "attest and pay only a run skl-payout wrote and nobody changed"))
+    return manifest
+
+
+def _check_outputs(out: Path, manifest: dict) -> None:
+    """Every output still has the SHA-256 run.json recorded: an edited totals.csv is never attested or paid."""
+    changed = [name for name, digest in sorted((manifest.get("outputs") or {}).items())
+               if not (out / name).is_file() or _sha(out / name) != digest]
+    if changed:
+        raise PayoutError(error(str(out), f"{', '.join(changed)} changed after the run (SHA-256 differs from "
+                                "run.json)", "run `skl-payout verify`, and run again if the outputs are wrong"))
+
+
+# --- attest --------------------------------------------------------------------------------------
+
+def read_attests(out: Path) -> list[dict]:
+    from .safefs import _manifest_of_ours
+
+    path = Path(out) / ATTEST_FILE
+    if not path.exists():
+        return []
+    data, intact = _manifest_of_ours(path)
+    if data is None or not intact or not isinstance(data.get("attests"), list):
+        raise PayoutError(error(str(path), "was changed after skl-payout wrote it: the attests cannot be trusted",
+                                "run again into a new folder and attest that"))
+    return data["attests"]
+
+
+def voided(out: Path, attest: dict) -> list[str]:
+    """The attested files that changed since the attest (empty: the attest stands)."""
+    return [name for name, digest in sorted(attest["sha256"].items())
+            if not (Path(out) / name).is_file() or _sha(Path(out) / name) != digest]
+
+
+def attest_problems(out: Path, attests: list[dict]) -> list[Problem]:
+    """Why the attests do not (or no longer) allow payment: each voided attest, and what is missing."""
+    problems, valid = [], []
+    for a in attests:
+        changed = voided(out, a)
+        if changed:
+            problems.append(error(str(out), f"{', '.join(changed)} changed after the {ROLES[a['role']]} by {a['by']} "
+                                  f"({a['at']}): that attest is void", "run again into a new folder and attest that"))
+        else:
+            valid.append(a)
+    roles = {a["role"] for a in valid}
+    for role in ROLES:
+        if role not in roles:
+            problems.append(error(str(out / ATTEST_FILE), f"no valid {ROLES[role]} (--role {role})",
+                                  f"skl-payout attest {out} --by NAME --role {role}"))
+    if roles == set(ROLES) and len({_person(a["by"]) for a in valid}) < 2:
+        problems.append(error(str(out / ATTEST_FILE), "both attests are by the same person; two people must attest"))
+    return problems
+
+
+def _person(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def attest(out: Path, by: str, role: str) -> dict:
+    """Record an attest of the run in OUT: who, in which role, when, and the SHA-256 of what was attested."""
+    from .safefs import locked, manifest_text
+
+    out = Path(out)
+    if role not in ROLES:
+        raise PayoutError(error("--role", f"unknown role {role!r}", "beslut (decision) or behorighet (authority)"))
+    if not " ".join(by.split()):
+        raise PayoutError(error("--by", "a name is needed: who attests"))
+    with locked(out.resolve().parent):
+        manifest = _manifest(out)
+        if (manifest.get("options") or {}).get("overrides"):
+            raise PayoutError(error(str(out), "holds a what-if scenario, not a decision: it cannot be attested"))
+        _check_outputs(out, manifest)
+        attests = read_attests(out)
+        for a in attests:
+            if a["role"] == role and _person(a["by"]) == _person(by):
+                raise PayoutError(error(str(out / ATTEST_FILE), f"{by} has already given the {ROLES[role]}"))
+            if a["role"] != role and _person(a["by"]) == _person(by):
+                raise PayoutError(error(str(out / ATTEST_FILE), f"{by} has given the {ROLES[a['role']]}; the "
+                                        f"{ROLES[role]} must be given by someone else"))
+        record = {"by": " ".join(by.split()), "role": role, "at": _now(),
+                  "sha256": {name: _sha(out / name) for name in ATTESTED_FILES if (out / name).is_file()}}
+        attests.append(record)
+        text = manifest_text({"tool": "skl-payout", "year": manifest.get("year"), "attests": attests})
+        tmp = out / f".{ATTEST_FILE}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out / ATTEST_FILE)
+    return record
+
+
+# --- the payment file ----------------------------------------------------------------------------
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def ore(kronor: int) -> str:
+    """Whole kronor as the decimal amount pain.001 wants, from the integer: 1234 -> '1234.00'."""
+    if not isinstance(kronor, int) or isinstance(kronor, bool) or kronor < 0:
+        raise ValueError(f"not a whole, non-negative number of kronor: {kronor!r}")
+    return f"{kronor}.00"
+
+
+def _account(parent, kind: str, number: str, version: str):
+    from lxml import etree
+
+    ident = etree.SubElement(etree.SubElement(parent, "Id"), "Othr")
+    etree.SubElement(ident, "Id").text = _digits(number)
+    scheme = etree.SubElement(ident, "SchmeNm")
+    if kind == "bankgiro":
+        etree.SubElement(scheme, "Prtry").text = "BGNR"
+    else:
+        etree.SubElement(scheme, "Cd").text = "BBAN"
+
+
+def _agent(parent, kind: str):
+    from lxml import etree
+
+    member = etree.SubElement(etree.SubElement(parent, "FinInstnId"), "ClrSysMmbId")
+    etree.SubElement(etree.SubElement(member, "ClrSysId"), "Cd").text = "SESBA"
+    etree.SubElement(member, "MmbId").text = BANKGIROT if kind == "bankgiro" else PLUSGIROT
+
+
+def _party(parent, tag: str, name: str, organisation_number: str | None, max_name: int):
+    from lxml import etree
+
+    party = etree.SubElement(parent, tag)
+    etree.SubElement(party, "Nm").text = name[:max_name]
+    if organisation_number:
+        other = etree.SubElement(etree.SubElement(etree.SubElement(party, "Id"), "OrgId"), "Othr")
+        etree.SubElement(other, "Id").text = _digits(organisation_number)
+    return party
+
+
+def build_pain001(version: str, message_id: str, created: str, execution: date, sender, transactions: list[dict]
+                  ) -> bytes:
+    """A pain.001 credit-transfer initiation in SEK: one payment information block, one transaction per
+    recipient. `transactions`: end_to_end_id, amount_sek (int), name, organisation_number, account_type,
+    account, remittance."""
+    from lxml import etree
+
+    ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
+    max_name = 140 if version.endswith("09") else 70
+    total = sum(t["amount_sek"] for t in transactions)
+    root = etree.Element("Document", nsmap={None: ns})
+    initiation = etree.SubElement(root, "CstmrCdtTrfInitn")
+    header = etree.SubElement(initiation, "GrpHdr")
+    etree.SubElement(header, "MsgId").text = message_id
+    etree.SubElement(header, "CreDtTm").text = created.replace("+00:00", "")
+    etree.SubElement(header, "NbOfTxs").text = str(len(transactions))
+    etree.SubElement(header, "CtrlSum").text = ore(total)
+    _party(header, "InitgPty", sender.name, sender.organisation_number, max_name)
+    info = etree.SubElement(initiation, "PmtInf")
+    etree.SubElement(info, "PmtInfId").text = message_id
+    etree.SubElement(info, "PmtMtd").text = "TRF"
+    etree.SubElement(info, "NbOfTxs").text = str(len(transactions))
+    etree.SubElement(info, "CtrlSum").text = ore(total)
+    when = etree.SubElement(info, "ReqdExctnDt")
+    if version.endswith("09"):
+        etree.SubElement(when, "Dt").text = execution.isoformat()
+    else:
+        when.text = execution.isoformat()
+    _party(info, "Dbtr", sender.name, sender.organisation_number, max_name)
+    _account(etree.SubElement(info, "DbtrAcct"), sender.account_type, sender.account, version)
+    _agent(etree.SubElement(info, "DbtrAgt"), sender.account_type)
+    for t in transactions:
+        tx = etree.SubElement(info, "CdtTrfTxInf")
+        etree.SubElement(etree.SubElement(tx, "PmtId"), "EndToEndId").text = t["end_to_end_id"]
+        amount = etree.SubElement(etree.SubElement(tx, "Amt"), "InstdAmt", Ccy="SEK")
+        amount.text = ore(t["amount_sek"])
+        _agent(etree.SubElement(tx, "CdtrAgt"), t["account_type"])
+        _party(tx, "Cdtr", t["name"], t["organisation_number"], max_name)
+        _account(etree.SubElement(tx, "CdtrAcct"), t["account_type"], t["account"], version)
+        etree.SubElement(etree.SubElement(tx, "RmtInf"), "Ustrd").text = t["remittance"][:140]
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def schema_problems(xml: bytes, version: str) -> list[str]:
+    """The file against the official ISO 20022 XSD (as shipped by the pinned sepaxml package)."""
+    from importlib import resources
+
+    from lxml import etree
+
+    with resources.as_file(resources.files("sepaxml") / "schemas" / f"{version}.xsd") as path:
+        schema = etree.XMLSchema(etree.parse(str(path)))
+    document = etree.fromstring(xml)
+    if schema.validate(document):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+def read_ledger(out: Path) -> list[dict]:
+    from .safefs import _manifest_of_ours
+
+    path = Path(out) / PAYMENTS_DIR / LEDGER_FILE
+    if not path.exists():
+        return []
+    data, intact = _manifest_of_ours(path)
+    if data is None or not intact or not isinstance(data.get("issued"), list):
+        raise PayoutError(error(str(path), "was changed after skl-payout wrote it: what was paid cannot be told",
+                                "restore it from a backup; never pay again without knowing what was paid"))
+    return data["issued"]
+
+
+def paid_so_far(out: Path) -> dict[str, int] | None:
+    """What the ledger of OUT says each recipient has been paid for this run ('type:code' -> kronor), net of
+    the reclaims it asked for; None when nothing was issued."""
+    issued = read_ledger(out)
+    if not issued:
+        return None
+    return dict(issued[-1]["settled"])
+
+
+def _key(recipient_type: str, code: str) -> str:
+    return f"{recipient_type}:{code}"
+
+
+def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", reissue: bool = False,
+          paid_from: Path | None = None, settings_file: Path | None = None) -> dict:
+    """Write payments/<MsgId>.xml and .csv and append to the ledger, or refuse and say why."""
+    from . import api
+    from .payees import of_run
+    from .safefs import locked, manifest_text
+    from .settings import load as load_settings
+
+    out = Path(out)
+    if version not in VERSIONS:
+        raise PayoutError(error("--version", f"unknown {version!r}", " or ".join(VERSIONS)))
+    with locked(out.resolve().parent):
+        manifest = _manifest(out)
+        if (manifest.get("options") or {}).get("overrides"):
+            raise PayoutError(error(str(out), "holds a what-if scenario, not a decision: nothing is paid from it"))
+        _check_outputs(out, manifest)
+        problems = attest_problems(out, read_attests(out))
+        if problems:
+            raise PayoutError(problems)
+        issued = read_ledger(out)
+        if issued and not reissue:
+            last = issued[-1]
+            raise PayoutError(error(str(out / PAYMENTS_DIR / LEDGER_FILE),
+                                    f"a payment file was already issued for this run: {last['message_id']} at "
+                                    f"{last['created_at']}, {last['transactions']} payments, {last['total_sek']} kr",
+                                    "give --reissue only if that file was never sent or was rejected by the bank"))
+        settings, settings_path = load_settings(settings_file)
+        sender = settings.sender if settings else None
+        if sender is None or not (sender.organisation_number and sender.account_type and sender.account):
+            raise PayoutError(error(str(settings_path or "settings"), "the payer is not set: sender.organisation_"
+                                    "number, sender.account_type and sender.account are needed for a payment file",
+                                    "the skl-payout.yaml in the repository shows them"))
+        result, _ = api.recorded(out)
+        payees = of_run(manifest, out / "run.json")
+        totals = {_key(r.type, r.code): (r, amount) for r, amount in result.totals()}
+        previous = paid_so_far(paid_from) if paid_from is not None else None
+        if paid_from is not None and previous is None:
+            raise PayoutError(error(str(Path(paid_from) / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
+                                    "--paid names the run folder whose payment file was issued"))
+        year = manifest["year"]
+        run_id = _sha(out / "trace.json")[:8]
+        diarienummer = settings.years[year].diarienummer if year in settings.years else None
+        remittance = f"Statsbidrag {year} {result.rules.agreement.reference}" + \
+            (f" SKL dnr {diarienummer}" if diarienummer else "")
+        transactions, reclaims, problems, settled = [], [], [], {}
+        for key, (r, amount) in sorted(totals.items(), key=lambda kv: kv[0]):
+            before = (previous or {}).get(key, 0)
+            due = amount - before
+            settled[key] = amount
+            if due < 0:
+                reclaims.append({"recipient_type": r.type, "code": r.code, "name": r.name, "paid_sek": before,
+                                 "amount_sek": amount, "reclaim_sek": -due})
+                continue
+            if due == 0:
+                continue
+            payee = (payees or {}).get((r.type, r.code))
+            if payee is None:
+                problems.append(error(f"{r.type} {r.code} {r.name}", "no payee in the run's payees.csv: nobody "
+                                      "to pay", "add the payee and run again"))
+                continue
+            code = {"kommun": "K", "landsting": "L", "regiondel": "R", "lan": "C"}[r.type]
+            transactions.append({"end_to_end_id": f"{year}-{run_id}-{code}{r.code}"[:35], "amount_sek": due,
+                                 "recipient_type": r.type, "code": r.code, "name": payee.name,
+                                 "organisation_number": payee.organisation_number,
+                                 "account_type": payee.account_type, "account": payee.account,
+                                 "remittance": remittance + (" rättelse" if previous is not None else "")})
+        for key, before in (previous or {}).items():  # paid before, no longer a recipient at all
+            if key not in totals and before:
+                kind, code = key.split(":", 1)
+                reclaims.append({"recipient_type": kind, "code": code, "name": "", "paid_sek": before,
+                                 "amount_sek": 0, "reclaim_sek": before})
+                settled[key] = 0
+        if reclaims and paid_from is not None:  # why each amount fell, from the two runs' traces
+            from .compare import _why
+
+            why = _why(Path(paid_from), out, [(r["recipient_type"], r["code"]) for r in reclaims])
+            for r in reclaims:
+                r["reason"] = "; ".join(why.get((r["recipient_type"], r["code"]), [])) or "no reason found"
+        problems += _own_checks(transactions)
+        if problems:
+            raise PayoutError(problems)
+        sequence = len(issued) + 1
+        message_id = f"SKLP-{year}-{run_id}-{sequence}"
+        created = _now()
+        execution = execution or date.fromisoformat(created[:10])
+        xml = build_pain001(version, message_id, created, execution, sender, transactions)
+        wrong = schema_problems(xml, version)
+        if wrong:
+            raise PayoutError([error(f"{message_id}.xml (not written)", f"does not validate against the {version} "
+                                     f"XSD: {w}") for w in wrong[:10]])
+        folder = out / PAYMENTS_DIR
+        folder.mkdir(exist_ok=True)
+        files = {f"{message_id}.xml": xml, f"{message_id}.csv": _csv(transactions)}
+        if reclaims:
+            files["reclaims.csv"] = _reclaims_csv(reclaims)
+        for name, data in files.items():
+            tmp = folder / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, folder / name)
+        entry = {"message_id": message_id, "file": f"{message_id}.xml", "sha256": _sha(folder / f"{message_id}.xml"),
+                 "version": version, "created_at": created, "execution_date": execution.isoformat(),
+                 "transactions": len(transactions), "total_sek": sum(t["amount_sek"] for t in transactions),
+                 "reissue_of": issued[-1]["message_id"] if issued else None,
+                 "paid_from": str(Path(paid_from).resolve()) if paid_from is not None else None,
+                 "reclaim_sek": sum(r["reclaim_sek"] for r in reclaims),
+                 "paid": {t["recipient_type"] + ":" + t["code"]: t["amount_sek"] for t in transactions},
+                 "settled": settled}
+        ledger = manifest_text({"tool": "skl-payout", "year": year, "issued": [*issued, entry]})
+        tmp = folder / f".{LEDGER_FILE}.tmp"
+        tmp.write_text(ledger, encoding="utf-8")
+        os.replace(tmp, folder / LEDGER_FILE)  # last: a file is issued once the ledger says so
+    return entry
+
+
+def _own_checks(transactions: list[dict]) -> list[Problem]:
+    """Check digits of every account and organisation number, all problems at once."""
+    from .payees import parse_account, parse_organisation_number
+
+    problems = []
+    for t in transactions:
+        who = f"{t['recipient_type']} {t['code']} {t['name']}"
+        if parse_account(t["account_type"], t["account"])[0] is None:
+            problems.append(error(who, f"{t['account_type']} {t['account']} has a wrong check digit or length"))
+        if parse_organisation_number(t["organisation_number"])[0] is None:
+            problems.append(error(who, f"organisation number {t['organisation_number']} is not valid"))
+        if not 0 < t["amount_sek"]:
+            problems.append(error(who, f"an amount of {t['amount_sek']} kr is not a payment"))
+    return problems
+
+
+def _csv(transactions: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["end_to_end_id", "recipient_type", "code", "payee", "organisation_number", "account_type",
+                     "account", "amount_sek"])
+    for t in transactions:
+        writer.writerow([t["end_to_end_id"], t["recipient_type"], t["code"], t["name"], t["organisation_number"],
+                         t["account_type"], t["account"], t["amount_sek"]])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _reclaims_csv(reclaims: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["recipient_type", "code", "name", "paid_sek", "amount_sek", "reclaim_sek", "reason"])
+    for r in reclaims:
+        writer.writerow([r["recipient_type"], r["code"], r["name"], r["paid_sek"], r["amount_sek"], r["reclaim_sek"],
+                         r.get("reason", "")])
+    return buffer.getvalue().encode("utf-8")

@@ -1,0 +1,177 @@
+"""Attest and payment files: money moves only after two attests, exactly as totals.csv says, once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import ROOT, SAMPLE, boundary, cli, read_csv
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
+
+
+def attested(out: Path) -> None:
+    assert cli("attest", str(out), "--by", "Anna Exempelsson", "--role", "beslut").returncode == 0
+    assert cli("attest", str(out), "--by", "Bertil Bengtsson", "--role", "behorighet").returncode == 0
+
+
+@pytest.fixture
+def run(tmp_path) -> Path:
+    out = tmp_path / "runs" / "2011"
+    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    return out
+
+
+def issued_xml(out: Path) -> tuple[Path, etree._Element]:
+    (path,) = sorted((out / "payments").glob("*.xml"))
+    return path, etree.parse(str(path)).getroot()
+
+
+def test_no_payment_file_without_two_attests_by_two_people(run):
+    done = cli("payments", str(run))
+    assert done.returncode == 1 and "no valid beslutsattest" in done.stderr and "no valid behörighetsattest" in done.stderr
+    assert cli("attest", str(run), "--by", "Anna Exempelsson", "--role", "beslut").returncode == 0
+    same = cli("attest", str(run), "--by", "anna  EXEMPELSSON", "--role", "behorighet")
+    assert same.returncode == 1 and "must be given by someone else" in same.stderr
+    assert cli("attest", str(run), "--by", "X", "--role", "chef").returncode == 1
+    assert cli("payments", str(run)).returncode == 1
+    assert not (run / "payments").exists()
+
+
+def test_the_payment_file_is_valid_pain001_and_pays_exactly_totals(run):
+    from skl_payout.payments import schema_problems
+
+    attested(run)
+    done = cli("payments", str(run), "--execution-date", "2012-02-20")
+    assert done.returncode == 0, done.stderr
+    path, root = issued_xml(run)
+    assert schema_problems(path.read_bytes(), "pain.001.001.09") == []
+    totals = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in read_csv(run / "totals.csv")}
+    paid = {k: v for k, v in totals.items() if v}
+    txs = root.findall(".//p:CdtTrfTxInf", NS)
+    assert len(txs) == len(paid) == int(root.findtext(".//p:GrpHdr/p:NbOfTxs", namespaces=NS))
+    control = Decimal(root.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS))
+    assert control == sum(paid.values()) == sum(Decimal(t.findtext("p:Amt/p:InstdAmt", namespaces=NS)) for t in txs)
+    assert root.findtext(".//p:ReqdExctnDt/p:Dt", namespaces=NS) == "2012-02-20"
+    ids = [t.findtext("p:PmtId/p:EndToEndId", namespaces=NS) for t in txs]
+    assert len(set(ids)) == len(ids) and all(len(i) <= 35 for i in ids)
+    payees = {(r["type"], r["code"]): r for r in read_csv(SAMPLE / "2011" / "payees.csv")}
+    letter = {"kommun": "K", "landsting": "L", "lan": "C"}
+    for (rtype, code), amount in paid.items():
+        tx = next(t for t in txs if t.findtext("p:PmtId/p:EndToEndId", namespaces=NS).endswith(letter[rtype] + code))
+        assert Decimal(tx.findtext("p:Amt/p:InstdAmt", namespaces=NS)) == amount
+        assert tx.findtext("p:Cdtr/p:Nm", namespaces=NS) == payees[rtype, code]["payee"]
+        assert tx.findtext("p:CdtrAcct/p:Id/p:Othr/p:Id", namespaces=NS) == payees[rtype, code]["account"].replace("-", "")
+    assert "S2011/983/FST" in txs[0].findtext("p:RmtInf/p:Ustrd", namespaces=NS)
+    people = read_csv(next((run / "payments").glob("*.csv")))
+    assert sum(int(r["amount_sek"]) for r in people) == sum(paid.values())
+
+
+def test_pain001_version_03_on_request(run):
+    from skl_payout.payments import schema_problems
+
+    attested(run)
+    assert cli("payments", str(run), "--version", "pain.001.001.03").returncode == 0
+    path, root = issued_xml(run)
+    assert root.tag == "{urn:iso:std:iso:20022:tech:xsd:pain.001.001.03}Document"
+    assert schema_problems(path.read_bytes(), "pain.001.001.03") == []
+
+
+def test_a_second_issue_is_refused_unless_reissued_and_the_ledger_keeps_both(run):
+    attested(run)
+    assert cli("payments", str(run)).returncode == 0
+    again = cli("payments", str(run))
+    assert again.returncode == 1 and "already issued" in again.stderr and "SKLP-2011-" in again.stderr
+    assert cli("payments", str(run), "--reissue").returncode == 0
+    ledger = json.loads((run / "payments" / "ledger.json").read_text(encoding="utf-8"))["issued"]
+    assert [e["message_id"][-2:] for e in ledger] == ["-1", "-2"] and ledger[1]["reissue_of"] == ledger[0]["message_id"]
+    (run / "payments" / "ledger.json").write_text(json.dumps({"tool": "skl-payout", "issued": []}), encoding="utf-8")
+    tampered = cli("payments", str(run), "--reissue")
+    assert tampered.returncode == 1 and "cannot be told" in tampered.stderr
+
+
+def test_a_change_after_the_attest_voids_it_and_stops_payment(run):
+    attested(run)
+    totals = run / "totals.csv"
+    totals.write_text(totals.read_text(encoding="utf-8").replace(",275891", ",975891"), encoding="utf-8")
+    done = cli("payments", str(run))
+    assert done.returncode == 1 and "totals.csv" in done.stderr and not (run / "payments").exists()
+    checked = cli("verify", str(run))
+    assert checked.returncode == 1 and "attest VOID" in checked.stderr
+
+
+def test_an_attested_run_is_never_replaced(run):
+    attested(run)
+    done = cli("run", "--year", "2011", "--out", str(run))
+    assert done.returncode == 1 and "never replaced" in done.stderr and (run / "attest.json").exists()
+
+
+def test_a_correction_after_payment_pays_only_the_differences(run, tmp_path):
+    attested(run)
+    assert cli("payments", str(run)).returncode == 0
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    near = boundary(2011, 50, "below")
+    path = data / "palliativregistret.csv"
+    row = f"{near['code']},{near['registered_deaths']},{near['deaths']}"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        row, f"{near['code']},{int(near['registered_deaths']) + 1},{near['deaths']}"), encoding="utf-8")
+    new = tmp_path / "runs" / "2011-corrected"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(new)).returncode == 0
+    attested(new)
+    done = cli("payments", str(new), "--paid", str(run))
+    assert done.returncode == 0, done.stderr
+    before = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in read_csv(run / "totals.csv")}
+    after = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in read_csv(new / "totals.csv")}
+    more = {k: after[k] - before.get(k, 0) for k in after if after[k] > before.get(k, 0)}
+    less = {k: before[k] - after.get(k, 0) for k in before if after.get(k, 0) < before[k]}
+    _, root = issued_xml(new)
+    txs = root.findall(".//p:CdtTrfTxInf", NS)
+    paid = {t.findtext("p:PmtId/p:EndToEndId", namespaces=NS)[-5:]: int(Decimal(t.findtext("p:Amt/p:InstdAmt",
+                                                                                           namespaces=NS))) for t in txs}
+    assert sorted(paid.values()) == sorted(more.values()) and len(paid) == len(more) == 1
+    reclaims = read_csv(new / "payments" / "reclaims.csv")
+    assert {(r["recipient_type"], r["code"]): int(r["reclaim_sek"]) for r in reclaims} == less
+    assert all(r["reason"] and r["reason"] != "no reason found" for r in reclaims)
+    assert sum(more.values()) - sum(less.values()) == sum(after.values()) - sum(before.values())
+    # the letters of the correction state what was paid, the new amount and the difference
+    assert cli("letters", "--out", str(new), "--paid", str(run), "--format", "md", "--only", near["code"]).returncode == 0
+    text = next((new / "letters").glob(f"kommun-{near['code']}-*.md")).read_text(encoding="utf-8")
+    assert "Rättelse av tidigare beslut" in text and "betalas ut" in text
+    again = cli("payments", str(new), "--paid", str(run))
+    assert again.returncode == 1 and "already issued" in again.stderr  # nothing is paid twice
+
+
+def test_missing_payees_are_all_named_at_once(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    payees = data / "payees.csv"
+    lines = payees.read_text(encoding="utf-8").splitlines(True)
+    payees.write_text("".join(line for line in lines if not line.startswith(("kommun,0114,", "kommun,0180,"))),
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    attested(out)
+    done = cli("payments", str(out))
+    assert done.returncode == 1 and "0114" in done.stderr and "0180" in done.stderr and not (out / "payments").exists()
+
+
+def test_amounts_are_written_from_integers_only():
+    from skl_payout.payments import ore
+
+    assert ore(163500000) == "163500000.00" and ore(0) == "0.00"
+    for bad in (1.5, -1, True, "12"):
+        with pytest.raises(ValueError):
+            ore(bad)
+
+
+def test_the_shipped_settings_name_a_payer():
+    from skl_payout.settings import load
+
+    settings, _ = load(ROOT / "skl-payout.yaml")
+    assert settings.sender.organisation_number and settings.sender.account_type == "bankgiro"

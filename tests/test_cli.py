@@ -91,3 +91,29 @@ def test_runs_from_any_folder(tmp_path):
 def test_a_mistyped_option_is_bad_input_not_an_internal_error():
     done = cli("run", "--yaer", "2011")
     assert done.returncode == 1 and "No such option: --yaer" in done.stderr
+
+
+def test_every_command_end_to_end_as_a_real_process(tmp_path):
+    """A user's session, each command a new process (the other tests run the CLI in-process)."""
+    from conftest import cli_process
+
+    out, scenario = tmp_path / "2011", tmp_path / "whatif"
+    steps = [
+        ("validate", "--year", "2011"),
+        ("run", "--year", "2011", "--out", str(out)),
+        ("letters", "--out", str(out), "--format", "md", "--only", "0581"),
+        ("explain", "Norrköping", "--out", str(out)),
+        ("diff", str(out), str(out)),
+        ("verify", str(out)),
+        ("whatif", "--year", "2011", "--set", "PAL-50.at_least=45%", "--out", str(scenario)),
+        ("attest", str(out), "--by", "Anna Exempelsson", "--role", "beslut"),
+        ("attest", str(out), "--by", "Bertil Bengtsson", "--role", "behorighet"),
+        ("payments", str(out), "--execution-date", "2012-02-20"),
+    ]
+    for args in steps:
+        done = cli_process(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert {c.name for c in app.registered_commands if c.name} | \
+        {c.callback.__name__ for c in app.registered_commands} >= {s[0] for s in steps}
+    assert list((out / "payments").glob("SKLP-2011-*.xml"))

@@ -648,7 +648,41 @@ def _require_coverage(data: TableData, recipients: list[Recipient], problems: li
 
 
 def load_dataset(folder: Path, rules: Rules) -> Dataset:
-    """Read and check every file the rules name; raise one error listing every problem."""
+    """Read and check every file the rules name; raise one error listing every problem.
+
+    A data set read before, by the same rules, from a folder whose every file still has the same bytes
+    (SHA-256) is not read again (a command that computes twice, or many commands in one process)."""
+    key = _dataset_key(Path(folder), rules)
+    if key is not None and key in _DATASETS:
+        return _DATASETS[key]
+    data = _load_dataset(folder, rules)
+    if key is not None:
+        if len(_DATASETS) >= 8:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = data
+    return data
+
+
+_DATASETS: dict[tuple, Dataset] = {}
+
+
+def _dataset_key(folder: Path, rules: Rules) -> tuple | None:
+    """The folder's every file by name and content, and the rules by content: None if it cannot be told."""
+    if rules.sha256 is None or not folder.is_dir():
+        return None
+    try:
+        entries = []
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    return None
+                entries.append((path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
+    except OSError:
+        return None
+    return str(folder.resolve()), rules.sha256, tuple(str(o) for o in rules.overrides), tuple(entries)
+
+
+def _load_dataset(folder: Path, rules: Rules) -> Dataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise PayoutError(error(str(folder), "is a file, not a data folder" if folder.exists() else "data folder not found",

@@ -648,8 +648,8 @@ def attest(out: Path = typer.Argument(..., help="The run folder to attest."),
     from .payments import ROLES, attest as record, attest_problems, read_attests
 
     done = record(out, by, role)
-    console.print(f"{ROLES[done['role']].capitalize()} by {done['by']} at {done['at']} recorded in "
-                  f"{out / 'attest.json'}", highlight=False)
+    say(console, f"{ROLES[done['role']].capitalize()} by {done['by']} at {done['at']} recorded in "
+                 f"{out / 'attest.json'}")
     missing = attest_problems(Path(out), read_attests(Path(out)))
     if missing:
         say(console, "Before payment: " + "; ".join(p.message for p in missing))
@@ -679,14 +679,22 @@ def payments(
 
     when = None
     if execution_date is not None:
+        import re
+
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", execution_date):
+                raise ValueError
             when = date.fromisoformat(execution_date)
         except ValueError:
             raise PayoutError(error("--execution-date", f"{execution_date!r} is not a date", "YYYY-MM-DD")) from None
     entry = issue(out, when, version, reissue, paid, settings)
     folder = Path(out) / PAYMENTS_DIR
-    console.print(f"{entry['transactions']} payments, {fmt.kr(entry['total_sek'], nbsp=False)}, execution date "
-                  f"{entry['execution_date']}: {folder / entry['file']} (and .csv)", highlight=False)
+    if not entry["file"]:
+        console.print(f"Nothing to pay: no recipient gets more than before ({entry['message_id']} recorded in the "
+                      "ledger, no payment file).", highlight=False)
+    else:
+        console.print(f"{entry['transactions']} payments, {fmt.kr(entry['total_sek'], nbsp=False)}, execution date "
+                      f"{entry['execution_date']}: {folder / entry['file']} (and .csv)", highlight=False)
     if entry["reclaim_sek"]:
         console.print(f"To reclaim: {fmt.kr(entry['reclaim_sek'], nbsp=False)}, listed in {folder / 'reclaims.csv'}",
                       highlight=False)

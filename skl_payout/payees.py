@@ -46,6 +46,12 @@ def giro_text(kind: str, digits: str) -> str:
     return f"{digits[:-1]}-{digits[-1]}"
 
 
+def xml_text_ok(text: str) -> bool:
+    """Text a payment file (XML 1.0) can carry: no control characters, no noncharacters such as U+FFFE."""
+    return all(c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or 0x10000 <= ord(c) <= 0x10FFFF
+               for c in text) and not any(0x7F <= ord(c) <= 0x9F for c in text)
+
+
 @lru_cache(maxsize=4096)  # pure: the same number checked once per process, not once per load
 def parse_account(kind: str, text: str) -> tuple[str | None, str | None]:
     """(formatted account, None) or (None, why not)."""
@@ -107,6 +113,10 @@ def load(folder: Path, recipients, problems: list[Problem], digests: dict | None
         if not row["payee"]:
             problems.append(error(f"{where}, column payee", f"{rtype} {code} has no payee",
                                   "the legal name of the organisation that receives the money"))
+            bad = True
+        elif not xml_text_ok(row["payee"]):
+            problems.append(error(f"{where}, column payee", f"{row['payee']!r} holds a character no letter or "
+                                  "payment file can carry", "retype the name"))
             bad = True
         number, why = parse_organisation_number(row["organisation_number"])
         if why:

@@ -99,7 +99,25 @@ def attest_problems(out: Path, attests: list[dict]) -> list[Problem]:
 
 
 def _person(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    """Who a name stands for: its letters, case-folded (\"anna  EXEMPELSSON.\" is Anna Exempelsson)."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKC", name).casefold() if c.isalpha())
+
+
+def clean_name(by: str) -> str:
+    """An attester's name as recorded: Latin letters (åäö, é, ü ...), spaces, hyphens, apostrophes and
+    periods, at least two letters. Look-alike letters of other scripts, invisible characters and markup
+    are refused: two attests must be by two people, and a look-alike name would pass for a second one."""
+    import unicodedata
+
+    text = " ".join(unicodedata.normalize("NFKC", by).split())
+    odd = [c for c in text if not (c in " -'.’" or (c.isalpha() and unicodedata.name(c, "").startswith("LATIN")))]
+    if odd or sum(c.isalpha() for c in text) < 2:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(odd)) if odd else "too few letters"
+        raise PayoutError(error("--by", f"{by!r} is not a person's name ({shown})",
+                                "write the full name in Latin letters, e.g. --by \"Anna Exempelsson\""))
+    return text
 
 
 def attest(out: Path, by: str, role: str) -> dict:
@@ -109,8 +127,7 @@ def attest(out: Path, by: str, role: str) -> dict:
     out = Path(out)
     if role not in ROLES:
         raise PayoutError(error("--role", f"unknown role {role!r}", "beslut (decision) or behorighet (authority)"))
-    if not " ".join(by.split()):
-        raise PayoutError(error("--by", "a name is needed: who attests"))
+    by = clean_name(by)
     with locked(out.resolve().parent):
         manifest = _manifest(out)
         if (manifest.get("options") or {}).get("overrides"):
@@ -123,7 +140,7 @@ def attest(out: Path, by: str, role: str) -> dict:
             if a["role"] != role and _person(a["by"]) == _person(by):
                 raise PayoutError(error(str(out / ATTEST_FILE), f"{by} has given the {ROLES[a['role']]}; the "
                                         f"{ROLES[role]} must be given by someone else"))
-        record = {"by": " ".join(by.split()), "role": role, "at": _now(),
+        record = {"by": by, "role": role, "at": _now(), "user": _login(),
                   "sha256": {name: _sha(out / name) for name in ATTESTED_FILES if (out / name).is_file()}}
         attests.append(record)
         text = manifest_text({"tool": "skl-payout", "year": manifest.get("year"), "attests": attests})
@@ -131,6 +148,16 @@ def attest(out: Path, by: str, role: str) -> dict:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out / ATTEST_FILE)
     return record
+
+
+def _login() -> str | None:
+    """The operating-system account that ran the command, recorded beside the name given."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 # --- the payment file ----------------------------------------------------------------------------
@@ -262,12 +289,55 @@ def _key(recipient_type: str, code: str) -> str:
     return f"{recipient_type}:{code}"
 
 
+def _ledger_problems(out: Path, issued: list[dict]) -> list[Problem]:
+    """Payment files in OUT/payments that the ledger does not record: what was paid can no longer be told."""
+    folder = Path(out) / PAYMENTS_DIR
+    known = {e["file"] for e in issued if e.get("file")}
+    strays = sorted(p.name for p in folder.glob("*.xml")) if folder.is_dir() else []
+    return [error(str(folder / name), "is a payment file the ledger does not record (was ledger.json removed or "
+                  "replaced?): what was paid can no longer be told", "restore the ledger; never pay again without it")
+            for name in strays if name not in known]
+
+
+def _paid_siblings(out: Path, year: int) -> dict[Path, list[dict]]:
+    """The other run folders beside OUT, of the same year, that issued payment files."""
+    from .safefs import read_manifest
+
+    here = Path(out).resolve()
+    found = {}
+    for folder in sorted(here.parent.iterdir()) if here.parent.is_dir() else []:
+        if folder == here or not (folder / PAYMENTS_DIR / LEDGER_FILE).is_file():
+            continue
+        if (read_manifest(folder / "run.json") or {}).get("year") != year:
+            continue
+        try:
+            found[folder] = read_ledger(folder)
+        except PayoutError:
+            found[folder] = [{"message_id": "(a ledger that was changed)", "paid_from": None}]
+    return found
+
+
+def _check_execution(execution: date | None, year: int) -> date:
+    today = date.fromisoformat(_now()[:10])
+    execution = execution or today
+    if not date(year, 1, 1) <= execution <= date(today.year + 1, today.month, min(today.day, 28)):
+        raise PayoutError(error("--execution-date", f"{execution.isoformat()} is not a plausible date to pay money "
+                                f"of the {year} agreement", f"a date from {year}-01-01 to a year from today"))
+    return execution
+
+
 def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", reissue: bool = False,
           paid_from: Path | None = None, settings_file: Path | None = None) -> dict:
-    """Write payments/<MsgId>.xml and .csv and append to the ledger, or refuse and say why."""
+    """Write payments/<MsgId>.xml and .csv and append to the ledger, or refuse and say why.
+
+    Never twice: a run is paid once (`--reissue` for a file that was never sent); another run of the same
+    year beside it that was paid means this one is a correction (`--paid` the latest paid run); the
+    ledger records a file before the file appears under its name, so a killed command leaves no
+    payment file that the ledger does not know."""
     from . import api
-    from .payees import of_run
-    from .safefs import locked, manifest_text
+    from .compare import read_totals
+    from .payees import of_run, parse_account, parse_organisation_number, xml_text_ok
+    from .safefs import locked, manifest_text, read_manifest
     from .settings import load as load_settings
 
     out = Path(out)
@@ -275,6 +345,7 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
         raise PayoutError(error("--version", f"unknown {version!r}", " or ".join(VERSIONS)))
     with locked(out.resolve().parent):
         manifest = _manifest(out)
+        year = manifest["year"]
         if (manifest.get("options") or {}).get("overrides"):
             raise PayoutError(error(str(out), "holds a what-if scenario, not a decision: nothing is paid from it"))
         _check_outputs(out, manifest)
@@ -282,27 +353,62 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
         if problems:
             raise PayoutError(problems)
         issued = read_ledger(out)
+        problems = _ledger_problems(out, issued)
+        if problems:
+            raise PayoutError(problems)
         if issued and not reissue:
             last = issued[-1]
             raise PayoutError(error(str(out / PAYMENTS_DIR / LEDGER_FILE),
                                     f"a payment file was already issued for this run: {last['message_id']} at "
                                     f"{last['created_at']}, {last['transactions']} payments, {last['total_sek']} kr",
                                     "give --reissue only if that file was never sent or was rejected by the bank"))
+        if issued:  # a reissue pays what the first issue paid: against the same earlier run, if any
+            recorded = issued[-1].get("paid_from")
+            if paid_from is not None and (recorded is None or Path(paid_from).resolve() != Path(recorded)):
+                raise PayoutError(error("--paid", f"the file being reissued was paid against {recorded or 'nothing'}",
+                                        "reissue without --paid: the ledger knows what it was"))
+            paid_from = Path(recorded) if recorded else None
+        siblings = _paid_siblings(out, year)
+        if paid_from is None and siblings and not issued:
+            names = ", ".join(f"{f} ({e[-1]['message_id']})" for f, e in siblings.items())
+            raise PayoutError(error(str(out), f"another run of {year} beside it has been paid: {names}",
+                                    "a correction pays only the differences: --paid the latest paid run"))
+        previous = None
+        if paid_from is not None:
+            paid_from = Path(paid_from)
+            if paid_from.resolve() == out.resolve():
+                raise PayoutError(error("--paid", "names the run itself", "--paid names the earlier, paid run"))
+            earlier = read_manifest(paid_from / "run.json") or {}
+            if earlier.get("year") != year or earlier.get("agreement") != manifest.get("agreement"):
+                raise PayoutError(error("--paid", f"{paid_from} is a run of {earlier.get('year')} "
+                                        f"({earlier.get('agreement')}), this one of {year} ({manifest.get('agreement')})",
+                                        "a correction is paid against a run of the same agreement"))
+            previous = paid_so_far(paid_from)
+            if previous is None:
+                raise PayoutError(error(str(paid_from / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
+                                        "--paid names the run folder whose payment file was issued"))
+            later = [f for f, entries in siblings.items()
+                     if any(e.get("paid_from") and Path(e["paid_from"]) == paid_from.resolve() for e in entries)]
+            if later and not issued:
+                raise PayoutError(error("--paid", f"{paid_from} was already corrected by {', '.join(map(str, later))}",
+                                        f"pay against the latest paid run: --paid {later[-1]}"))
         settings, settings_path = load_settings(settings_file)
         sender = settings.sender if settings else None
         if sender is None or not (sender.organisation_number and sender.account_type and sender.account):
             raise PayoutError(error(str(settings_path or "settings"), "the payer is not set: sender.organisation_"
                                     "number, sender.account_type and sender.account are needed for a payment file",
                                     "the skl-payout.yaml in the repository shows them"))
+        payer = [why for why in (parse_organisation_number(sender.organisation_number)[1],
+                                 parse_account(sender.account_type, sender.account)[1],
+                                 None if xml_text_ok(sender.name) else "the sender's name holds a character "
+                                 "no payment file can carry") if why]
+        if payer:
+            raise PayoutError([error(f"{settings_path}: sender", why) for why in payer])
+        execution = _check_execution(execution, year)
         result, _ = api.recorded(out)
         payees = of_run(manifest, out / "run.json")
         totals = {_key(r.type, r.code): (r, amount) for r, amount in result.totals()}
-        previous = paid_so_far(paid_from) if paid_from is not None else None
-        if paid_from is not None and previous is None:
-            raise PayoutError(error(str(Path(paid_from) / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
-                                    "--paid names the run folder whose payment file was issued"))
-        year = manifest["year"]
-        run_id = _sha(out / "trace.json")[:8]
+        run_id = _sha(out / "run.json")[:8]  # unique to this run (its outputs, inputs and time), stable for it
         diarienummer = settings.years[year].diarienummer if year in settings.years else None
         remittance = f"Statsbidrag {year} {result.rules.agreement.reference}" + \
             (f" SKL dnr {diarienummer}" if diarienummer else "")
@@ -328,57 +434,68 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
                                  "organisation_number": payee.organisation_number,
                                  "account_type": payee.account_type, "account": payee.account,
                                  "remittance": remittance + (" rättelse" if previous is not None else "")})
-        for key, before in (previous or {}).items():  # paid before, no longer a recipient at all
-            if key not in totals and before:
-                kind, code = key.split(":", 1)
-                reclaims.append({"recipient_type": kind, "code": code, "name": "", "paid_sek": before,
-                                 "amount_sek": 0, "reclaim_sek": before})
-                settled[key] = 0
+        gone = [key for key, before in (previous or {}).items() if key not in totals and before]
+        names = {_key(*k): row.get("name", "") for k, row in read_totals(paid_from).items()} if gone else {}
+        for key in gone:  # paid before, no longer a recipient at all
+            kind, code = key.split(":", 1)
+            reclaims.append({"recipient_type": kind, "code": code, "name": names.get(key, ""),
+                             "paid_sek": previous[key], "amount_sek": 0, "reclaim_sek": previous[key]})
+            settled[key] = 0
         if reclaims and paid_from is not None:  # why each amount fell, from the two runs' traces
             from .compare import _why
 
-            why = _why(Path(paid_from), out, [(r["recipient_type"], r["code"]) for r in reclaims])
+            why = _why(paid_from, out, [(r["recipient_type"], r["code"]) for r in reclaims])
             for r in reclaims:
-                r["reason"] = "; ".join(why.get((r["recipient_type"], r["code"]), [])) or "no reason found"
+                reasons = why.get((r["recipient_type"], r["code"])) or []
+                left = _key(r["recipient_type"], r["code"]) in gone
+                r["reason"] = "; ".join(reasons) or ("no longer a recipient" if left else "no reason found")
         problems += _own_checks(transactions)
         if problems:
             raise PayoutError(problems)
         sequence = len(issued) + 1
         message_id = f"SKLP-{year}-{run_id}-{sequence}"
         created = _now()
-        execution = execution or date.fromisoformat(created[:10])
-        xml = build_pain001(version, message_id, created, execution, sender, transactions)
-        wrong = schema_problems(xml, version)
-        if wrong:
-            raise PayoutError([error(f"{message_id}.xml (not written)", f"does not validate against the {version} "
-                                     f"XSD: {w}") for w in wrong[:10]])
-        folder = out / PAYMENTS_DIR
-        folder.mkdir(exist_ok=True)
-        files = {f"{message_id}.xml": xml, f"{message_id}.csv": _csv(transactions)}
+        files: dict[str, bytes] = {}
+        if transactions:
+            xml = build_pain001(version, message_id, created, execution, sender, transactions)
+            wrong = schema_problems(xml, version)
+            if wrong:
+                raise PayoutError([error(f"{message_id}.xml (not written)", f"does not validate against the "
+                                         f"{version} XSD: {w}") for w in wrong[:10]])
+            files = {f"{message_id}.xml": xml, f"{message_id}.csv": _csv(transactions)}
         if reclaims:
             files["reclaims.csv"] = _reclaims_csv(reclaims)
+        folder = out / PAYMENTS_DIR
+        folder.mkdir(exist_ok=True)
         for name, data in files.items():
-            tmp = folder / f".{name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, folder / name)
-        entry = {"message_id": message_id, "file": f"{message_id}.xml", "sha256": _sha(folder / f"{message_id}.xml"),
+            (folder / f".{name}.tmp").write_bytes(data)
+        entry = {"message_id": message_id, "file": f"{message_id}.xml" if transactions else None,
+                 "sha256": hashlib_sha(files[f"{message_id}.xml"]) if transactions else None,
                  "version": version, "created_at": created, "execution_date": execution.isoformat(),
                  "transactions": len(transactions), "total_sek": sum(t["amount_sek"] for t in transactions),
                  "reissue_of": issued[-1]["message_id"] if issued else None,
-                 "paid_from": str(Path(paid_from).resolve()) if paid_from is not None else None,
+                 "paid_from": str(paid_from.resolve()) if paid_from is not None else None,
                  "reclaim_sek": sum(r["reclaim_sek"] for r in reclaims),
                  "paid": {t["recipient_type"] + ":" + t["code"]: t["amount_sek"] for t in transactions},
                  "settled": settled}
         ledger = manifest_text({"tool": "skl-payout", "year": year, "issued": [*issued, entry]})
         tmp = folder / f".{LEDGER_FILE}.tmp"
         tmp.write_text(ledger, encoding="utf-8")
-        os.replace(tmp, folder / LEDGER_FILE)  # last: a file is issued once the ledger says so
+        os.replace(tmp, folder / LEDGER_FILE)  # first the ledger records the file, then the file appears
+        for name in files:
+            os.replace(folder / f".{name}.tmp", folder / name)
     return entry
+
+
+def hashlib_sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _own_checks(transactions: list[dict]) -> list[Problem]:
     """Check digits of every account and organisation number, all problems at once."""
-    from .payees import parse_account, parse_organisation_number
+    from .payees import parse_account, parse_organisation_number, xml_text_ok
 
     problems = []
     for t in transactions:
@@ -389,6 +506,8 @@ def _own_checks(transactions: list[dict]) -> list[Problem]:
             problems.append(error(who, f"organisation number {t['organisation_number']} is not valid"))
         if not 0 < t["amount_sek"]:
             problems.append(error(who, f"an amount of {t['amount_sek']} kr is not a payment"))
+        if not xml_text_ok(t["name"]):
+            problems.append(error(who, "the payee's name holds a character no payment file can carry"))
     return problems
 
 

@@ -175,3 +175,97 @@ def test_the_shipped_settings_name_a_payer():
 
     settings, _ = load(ROOT / "skl-payout.yaml")
     assert settings.sender.organisation_number and settings.sender.account_type == "bankgiro"
+
+
+# --- what a hostile tester found -----------------------------------------------------------------
+
+def corrected_run(tmp_path: Path, name: str, extra: int = 1) -> Path:
+    """A run of corrected data (one more registration for a boundary kommun) beside the others."""
+    data = tmp_path / f"data-{name}"
+    shutil.copytree(SAMPLE / "2011", data)
+    near = boundary(2011, 50, "below")
+    path = data / "palliativregistret.csv"
+    row = f"{near['code']},{near['registered_deaths']},{near['deaths']}"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        row, f"{near['code']},{int(near['registered_deaths']) + extra},{near['deaths']}"), encoding="utf-8")
+    out = tmp_path / "runs" / name
+    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+    attested(out)
+    return out
+
+
+def total_of(out: Path) -> int:
+    return json.loads((out / "payments" / "ledger.json").read_text(encoding="utf-8"))["issued"][-1]["total_sek"]
+
+
+def test_a_year_is_paid_once_across_run_folders_and_corrections_chain(run, tmp_path):
+    attested(run)
+    assert cli("payments", str(run)).returncode == 0
+    b = corrected_run(tmp_path, "b")
+    again = cli("payments", str(b))  # a second full payment of the same year, from another folder
+    assert again.returncode == 1 and "has been paid" in again.stderr and not (b / "payments").exists()
+    assert cli("payments", str(b), "--paid", str(run)).returncode == 0
+    first = total_of(b)
+    assert cli("payments", str(b), "--reissue").returncode == 0  # the reissue pays the same differences
+    assert total_of(b) == first < 1_000_000
+    c = corrected_run(tmp_path, "c")
+    stale = cli("payments", str(c), "--paid", str(run))
+    assert stale.returncode == 1 and "already corrected by" in stale.stderr
+    done = cli("payments", str(c), "--paid", str(b))  # the same data as b: nothing more to pay
+    assert done.returncode == 0 and "Nothing to pay" in done.stdout and not list((c / "payments").glob("*.xml"))
+
+
+def test_paid_must_be_a_run_of_the_same_agreement(run, tmp_path):
+    other = tmp_path / "runs" / "2010"
+    assert cli("run", "--year", "2010", "--out", str(other)).returncode == 0
+    attested(other)
+    assert cli("payments", str(other)).returncode == 0
+    attested(run)
+    done = cli("payments", str(run), "--paid", str(other))
+    assert done.returncode == 1 and "same agreement" in done.stderr
+
+
+def test_a_removed_ledger_never_makes_a_run_payable_again(run):
+    attested(run)
+    assert cli("payments", str(run)).returncode == 0
+    (run / "payments" / "ledger.json").unlink()
+    done = cli("payments", str(run))
+    assert done.returncode == 1 and "the ledger does not record" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["[/bold]", "Аnna Exempelsson", "\u200b", "x", "Anna\u00adExempelsson"])
+def test_an_attester_is_a_person_with_a_name_that_cannot_pass_for_another(run, name):
+    done = cli("attest", str(run), "--by", name, "--role", "beslut")
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "not a person's name" in done.stderr
+
+
+def test_the_same_name_written_differently_is_the_same_person(run):
+    assert cli("attest", str(run), "--by", "Anna Exempelsson", "--role", "beslut").returncode == 0
+    for same in ("anna exempelsson.", "Ａｎｎａ Ｅｘｅｍｐｅｌｓｓｏｎ"):  # fullwidth letters are the same letters
+        done = cli("attest", str(run), "--by", same, "--role", "behorighet")
+        assert done.returncode == 1 and "someone else" in done.stderr, same
+    record = json.loads((run / "attest.json").read_text(encoding="utf-8"))["attests"][0]
+    assert record["user"]  # the operating-system account beside the name
+
+
+def test_a_payee_name_no_payment_file_can_carry_is_refused_at_the_run(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    payees = data / "payees.csv"
+    payees.write_text(payees.read_text(encoding="utf-8").replace("Upplands Väsby kommun", "Upplands\ufffe Väsby"),
+                      encoding="utf-8")
+    done = cli("run", "--year", "2011", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and "payees.csv" in done.stderr and "column payee" in done.stderr
+
+
+def test_the_payer_account_and_the_execution_date_are_checked(run, tmp_path):
+    attested(run)
+    settings = tmp_path / "s.yaml"
+    settings.write_text((ROOT / "skl-payout.yaml").read_text(encoding="utf-8").replace("5050-1055", "5050-1056"),
+                        encoding="utf-8")
+    done = cli("payments", str(run), "--settings", str(settings))
+    assert done.returncode == 1 and "check digit" in done.stderr
+    for when in ("20120220", "2012-W08-1", "1900-01-01", "9999-12-31"):
+        done = cli("payments", str(run), "--execution-date", when)
+        assert done.returncode == 1, when
+    assert not (run / "payments").exists()

@@ -911,8 +911,27 @@ def load_rules(path: Path) -> Rules:
     except OSError as exc:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
     key = (str(path.resolve()), hashlib.sha256(raw).hexdigest())
-    if key in _LOADED:  # the same bytes give the same (immutable) rules: a command reads its file once
-        return _LOADED[key]
+    if key in _LOADED:  # the same bytes give the same (immutable) rules, or the same refusal: read once
+        found = _LOADED[key]
+        if isinstance(found, PayoutError):
+            raise PayoutError(found.problems)
+        return found
+    try:
+        rules = _parse_rules(path, text, key)
+    except PayoutError as exc:
+        _remember(key, exc)
+        raise
+    _remember(key, rules)
+    return rules
+
+
+def _remember(key: tuple[str, str], value) -> None:
+    if len(_LOADED) > 16:
+        _LOADED.clear()
+    _LOADED[key] = value
+
+
+def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
     try:
         document, node = parse_yaml(text)
     except yaml.YAMLError as exc:
@@ -924,13 +943,10 @@ def load_rules(path: Path) -> Rules:
         raise PayoutError(error(str(path), "not valid YAML: nested too deeply")) from None
     rules = validate_rules(document, str(path), _key_lines(node) if node is not None else {})
     rules._sha256 = key[1]
-    if len(_LOADED) > 16:
-        _LOADED.clear()
-    _LOADED[key] = rules
     return rules
 
 
-_LOADED: dict[tuple[str, str], "Rules"] = {}
+_LOADED: dict[tuple[str, str], "Rules | PayoutError"] = {}
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 		grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR|error)'; \
 		status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || \
 		{ echo "==> pip failed (exit $$status); its whole output is in $(VENV)/pip-install.log"; exit $$status; }
+	@$(BIN)/python -m compileall -q skl_payout > /dev/null  # bytecode once, also where PYTHONDONTWRITEBYTECODE is set
 	@echo "==> installed; ready"
 	@touch $(STAMP)
 
@@ -35,7 +36,8 @@ validate: $(STAMP)  ## check every shipped rule file against its sample data
 letters: run  ## the letters of the run in out/$(YEAR)
 	$(BIN)/skl-payout letters --year $(YEAR)
 
-bench: $(STAMP)  ## timings of a full run and of all letters, printed (not a test)
+bench: $(STAMP)  ## timings and the ratios the targets are set in, printed (not a test)
+	@$(BIN)/python -m compileall -q skl_payout > /dev/null
 	$(BIN)/python scripts/bench.py
 
 golden: $(STAMP)  ## deliberately regenerate tests/golden/ after a reviewed change of results

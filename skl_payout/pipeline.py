@@ -23,6 +23,7 @@ class Result:
     trace: T.Trace
     data: Dataset | None = None
     counties: dict[str, str] = field(default_factory=dict)
+    _rows: dict | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.counties = dict(self.trace.counties)
@@ -41,7 +42,12 @@ class Result:
         return sorted(sums.items(), key=lambda item: (order[item[0].type], item[0].code))
 
     def rows_for(self, recipient: Recipient) -> list[T.Row]:
-        return [row for sp in self.subpots for row in sp.rows if row.recipient == recipient]
+        if self._rows is None:  # indexed once: letters and explain ask for every recipient in turn
+            self._rows = {}
+            for sp in self.subpots:
+                for row in sp.rows:
+                    self._rows.setdefault(row.recipient, []).append(row)
+        return list(self._rows.get(recipient, []))
 
     def subpot(self, sub_id: str) -> T.SubPot:
         return next(sp for sp in self.subpots if sp.id == sub_id)

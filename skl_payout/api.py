@@ -213,6 +213,10 @@ def letters(inp: Inputs | None, out: Path, fmt_name: str, templates: Path | None
     if paid is not None:  # a correction after payment: each letter states what was paid before
         from .payments import LEDGER_FILE, PAYMENTS_DIR, paid_so_far
 
+        if on is None:
+            raise PayoutError(error("--date", "a correction is a new decision: give its date",
+                                    "--date YYYY-MM-DD, the date of the corrected decision"))
+
         previous = paid_so_far(Path(paid))
         if previous is None:
             raise PayoutError(error(str(Path(paid) / PAYMENTS_DIR / LEDGER_FILE), "records no payment",

@@ -693,7 +693,8 @@ def payments(
         console.print(f"Nothing to pay: no recipient gets more than before ({entry['message_id']} recorded in the "
                       "ledger, no payment file).", highlight=False)
     else:
-        console.print(f"{entry['transactions']} payments, {fmt.kr(entry['total_sek'], nbsp=False)}, execution date "
+        count = f"{entry['transactions']} payment" + ("" if entry["transactions"] == 1 else "s")
+        console.print(f"{count}, {fmt.kr(entry['total_sek'], nbsp=False)}, execution date "
                       f"{entry['execution_date']}: {folder / entry['file']} (and .csv)", highlight=False)
     if entry["reclaim_sek"]:
         console.print(f"To reclaim: {fmt.kr(entry['reclaim_sek'], nbsp=False)}, listed in {folder / 'reclaims.csv'}",

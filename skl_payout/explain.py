@@ -120,7 +120,8 @@ def arithmetic(p: dict) -> list[str]:
 def as_text(item: dict) -> list[str]:
     """Plain lines for the terminal: an English frame around the Swedish words of the rule file and
     the letters. Each assumption is named where it applies and stated once, at the end."""
-    lines = [f"{item['type']} {item['code']} {item['name']} (county {item['county_code']})"]
+    kind = "län" if item["type"] == "lan" else item["type"]
+    lines = [f"{kind} {item['code']} {item['name']} (county {item['county_code']})"]
     assumptions: dict[str, dict] = {}
     for p in item["pots"]:
         lines.append("")
@@ -144,7 +145,7 @@ def as_text(item: dict) -> list[str]:
         if p["withheld_sek"]:
             lines.append(f"  withheld until the condition is met: {_kr(p['withheld_sek'])}")
     lines.append("")
-    lines.append(f"TOTAL {item['type']} {item['code']} {item['name']}: {_kr(item['total_sek'])}")
+    lines.append(f"TOTAL {kind} {item['code']} {item['name']}: {_kr(item['total_sek'])}")
     if item["withheld_sek"]:
         lines.append(f"withheld until a condition is met: {_kr(item['withheld_sek'])}")
     if assumptions:

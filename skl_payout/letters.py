@@ -79,6 +79,8 @@ class Letter:
     role: str = ""  # the line under it: "Kommun 0581 i Östergötlands län"
     subject: str = ""  # who met the conditions, in sentences: the addressee, or "Dalarnas län" for county-joint money
     correction: str = ""  # after payment: the amount paid before, the new amount and the difference
+    total_label: str = ""  # "Belopp som betalas ut till …", or for a correction "Nytt belopp för … efter rättelse"
+    pays_now: bool = True  # whether money goes to the account now (a correction that reclaims pays nothing)
     organisation_number: str = ""
     account: str = ""  # "Bankgiro 1234-5678"
 
@@ -204,9 +206,15 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
     if fmt_name not in FORMATS:
         raise PayoutError(error("--format", f"unknown format {fmt_name!r}", "use pdf, html or md"))
     everyone = letters = build_letters(result, payees)
+    for letter in letters:
+        letter.total_label = f"Belopp som betalas ut till {letter.addressee}"
+        letter.pays_now = bool(letter.total)
     if previous is not None:
         for letter in letters:
-            letter.correction = phrases.correction(previous.get(f"{letter.type}:{letter.code}", 0), letter.total)
+            before = previous.get(f"{letter.type}:{letter.code}", 0)
+            letter.correction = phrases.correction(before, letter.total)
+            letter.total_label = f"Nytt belopp för {letter.addressee} efter rättelse"
+            letter.pays_now = letter.total > before
     if only:
         unknown = sorted(set(only) - {l.code for l in letters})
         if unknown:

@@ -317,6 +317,45 @@ def _paid_siblings(out: Path, year: int) -> dict[Path, list[dict]]:
     return found
 
 
+def register_path() -> Path:
+    """The machine's register of paid runs (every folder, not only those side by side):
+    $SKL_PAYOUT_REGISTER, else ~/.local/share/skl-payout/payments-register.json (XDG_DATA_HOME honoured)."""
+    if os.environ.get("SKL_PAYOUT_REGISTER"):
+        return Path(os.environ["SKL_PAYOUT_REGISTER"])
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "skl-payout" / "payments-register.json"
+
+
+def read_register() -> list[dict]:
+    from .safefs import _manifest_of_ours
+
+    path = register_path()
+    if not path.exists():
+        return []
+    data, intact = _manifest_of_ours(path)
+    if data is None or not intact or not isinstance(data.get("paid"), list):
+        raise PayoutError(error(str(path), "the register of paid runs was changed by hand: what was paid cannot be "
+                                "told", "restore it from a backup"))
+    return data["paid"]
+
+
+def _registered(year: int, agreement: str | None, here: Path) -> list[dict]:
+    """Other folders of the register that paid the same agreement."""
+    return [e for e in read_register() if e.get("year") == year and e.get("agreement") == agreement
+            and Path(e.get("folder", "")) != here]
+
+
+def _register(entry: dict) -> None:
+    from .safefs import manifest_text
+
+    path = register_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = manifest_text({"tool": "skl-payout", "paid": [*read_register(), entry]})
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _check_execution(execution: date | None, year: int) -> date:
     today = date.fromisoformat(_now()[:10])
     execution = execution or today
@@ -369,10 +408,16 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
                                         "reissue without --paid: the ledger knows what it was"))
             paid_from = Path(recorded) if recorded else None
         siblings = _paid_siblings(out, year)
+        real = manifest.get("sample_data") is not True  # trial runs of the sample data never enter the register
+        registered = _registered(year, manifest.get("agreement"), out.resolve()) if real else []
+        for entry in registered:  # paid from folders anywhere on this machine, not only side by side
+            siblings.setdefault(Path(entry["folder"]), [{"message_id": entry["message_id"],
+                                                         "paid_from": entry.get("paid_from")}])
         if paid_from is None and siblings and not issued:
             names = ", ".join(f"{f} ({e[-1]['message_id']})" for f, e in siblings.items())
-            raise PayoutError(error(str(out), f"another run of {year} beside it has been paid: {names}",
-                                    "a correction pays only the differences: --paid the latest paid run"))
+            raise PayoutError(error(str(out), f"another run of {year} has been paid: {names}",
+                                    "a correction pays only the differences: --paid the latest paid run "
+                                    f"(the register of paid runs: {register_path()})"))
         previous = None
         if paid_from is not None:
             paid_from = Path(paid_from)
@@ -482,6 +527,10 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
         tmp = folder / f".{LEDGER_FILE}.tmp"
         tmp.write_text(ledger, encoding="utf-8")
         os.replace(tmp, folder / LEDGER_FILE)  # first the ledger records the file, then the file appears
+        if real:
+            _register({"year": year, "agreement": manifest.get("agreement"), "folder": str(out.resolve()),
+                       "message_id": message_id, "created_at": created, "total_sek": entry["total_sek"],
+                       "paid_from": entry["paid_from"]})
         for name in files:
             os.replace(folder / f".{name}.tmp", folder / name)
     return entry

@@ -149,7 +149,8 @@ def correction(previous: int, new: int) -> str:
     """A correction after payment, in one sentence: what was paid, the new amount, and the difference."""
     head = f"Rättelse av tidigare beslut: tidigare utbetalt {fmt.kr(previous)}, nytt belopp {fmt.kr(new)}"
     if new > previous:
-        return f"{head}, skillnaden {fmt.kr(new - previous)} betalas ut."
+        return f"{head}. Skillnaden, {fmt.kr(new - previous)}, betalas ut nu."
     if new < previous:
-        return f"{head}, skillnaden {fmt.kr(previous - new)} återkrävs."
+        return (f"{head}. Skillnaden, {fmt.kr(previous - new)}, ska betalas tillbaka; hur och när meddelas "
+                "separat.")
     return f"{head}: beloppet är oförändrat."

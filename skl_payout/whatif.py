@@ -568,7 +568,7 @@ def sweep_html(sweep: SweepResult, axis: tuple[str, list[str]] | None) -> str:
     movers = [{"name": f"{recipient_type(sweep.compiled.recipients[i].type)} {sweep.compiled.recipients[i].code} "
                        f"{sweep.compiled.recipients[i].name}", "first": fmt.kr(int(first[i])), "last": fmt.kr(int(last[i])),
                "change": ("+" if last[i] > first[i] else "") + fmt.kr(int(last[i]) - int(first[i]))}
-              for i in moves if last[i] != first[i]]
+              for i in moves if last[i] != first[i]] if axis is not None else []  # only along a swept value
     env = Environment(autoescape=select_autoescape(default=True), keep_trailing_newline=True)
     template = env.from_string(resources.shipped("templates").joinpath("sweep.html.j2").read_text(encoding="utf-8"))
     return template.render(

@@ -19,6 +19,12 @@ COUNTIES_2011 = [  # the 21 counties of the shipped data, code and name
 ]
 
 
+@pytest.fixture(autouse=True)
+def _own_payment_register(tmp_path, monkeypatch):
+    """Each test its own register of paid runs (the real one is in the user's home)."""
+    monkeypatch.setenv("SKL_PAYOUT_REGISTER", str(tmp_path / "payments-register.json"))
+
+
 def cli_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """The installed tool as a user runs it: a new process, real exit code and output (the end-to-end
     tests, one or more per command, and whatever is about the process itself)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -140,9 +141,15 @@ def test_a_correction_after_payment_pays_only_the_differences(run, tmp_path):
     assert all(r["reason"] and r["reason"] != "no reason found" for r in reclaims)
     assert sum(more.values()) - sum(less.values()) == sum(after.values()) - sum(before.values())
     # the letters of the correction state what was paid, the new amount and the difference
-    assert cli("letters", "--out", str(new), "--paid", str(run), "--format", "md", "--only", near["code"]).returncode == 0
+    undated = cli("letters", "--out", str(new), "--paid", str(run), "--format", "md")
+    assert undated.returncode == 1 and "give its date" in undated.stderr  # a correction is a new decision
+    assert cli("letters", "--out", str(new), "--paid", str(run), "--format", "md", "--date", "2012-04-02").returncode == 0
     text = next((new / "letters").glob(f"kommun-{near['code']}-*.md")).read_text(encoding="utf-8")
-    assert "Rättelse av tidigare beslut" in text and "betalas ut" in text
+    assert "Rättelse av tidigare beslut" in text and "betalas ut nu" in text and "efter rättelse" in text
+    assert "Datum: 2012-04-02" in text and "utbetalas till" in text.lower()
+    (loser,) = [k for k in list(less)[:1]]
+    other = next((new / "letters").glob(f"{loser[0]}-{loser[1]}-*.md")).read_text(encoding="utf-8")
+    assert "ska betalas tillbaka" in other and "utbetalas till Bankgiro" not in other  # nothing is paid to it now
     again = cli("payments", str(new), "--paid", str(run))
     assert again.returncode == 1 and "already issued" in again.stderr  # nothing is paid twice
 
@@ -269,3 +276,22 @@ def test_the_payer_account_and_the_execution_date_are_checked(run, tmp_path):
         done = cli("payments", str(run), "--execution-date", when)
         assert done.returncode == 1, when
     assert not (run / "payments").exists()
+
+
+def test_real_data_is_paid_once_wherever_the_run_folders_are(tmp_path):
+    """Runs of real data (no SYNTHETIC.txt) enter the machine's register of paid runs: a second full payment
+    of the same agreement from a folder elsewhere is refused; sample-data trials never enter it."""
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "2011", data)
+    (data / "SYNTHETIC.txt").unlink()
+    first, second = tmp_path / "a" / "2011", tmp_path / "elsewhere" / "b" / "2011"
+    for out in (first, second):
+        assert cli("run", "--year", "2011", "--data", str(data), "--out", str(out)).returncode == 0
+        attested(out)
+    assert cli("payments", str(first)).returncode == 0
+    register = json.loads(Path(os.environ["SKL_PAYOUT_REGISTER"]).read_text(encoding="utf-8"))["paid"]
+    assert [Path(e["folder"]) for e in register] == [first.resolve()]
+    done = cli("payments", str(second))
+    assert done.returncode == 1 and "has been paid" in done.stderr and str(first.resolve()) in done.stderr
+    assert cli("payments", str(second), "--paid", str(first)).returncode == 0  # as a correction: the differences
+    assert total_of(second) == 0

@@ -600,6 +600,10 @@ def diff(
         console.print(changes_table(f"Amounts that changed ({len(d.changes)} recipients)", d.changes))
         console.print(f"Net change: {fmt.kr(d.net_sek)}")
         reasons = [c for c in d.changes if c.get("why")]
+        # the cause first: a recipient whose own numbers or conditions changed, before those whose share
+        # moved only because the key sum or the remainders did
+        shared = ("key sum of those sharing it", "remainder krona")
+        reasons.sort(key=lambda c: all(any(w.split(": ", 1)[-1].startswith(s) for s in shared) for w in c["why"]))
         for c in reasons[:50]:
             console.print(f"  {escape(c['recipient_type'])} {escape(c['code'])} {escape(c['name'])}: "
                           + escape("; ".join(c["why"])), highlight=False, soft_wrap=True)

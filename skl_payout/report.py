@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
@@ -92,7 +93,8 @@ def notes(rules) -> list[str]:
     texts += [f"Ej modellerat: {line.label}, {fmt.kr(line.amount_sek)}. Källorna anger inga potter, villkor eller "
               "fördelningsnyckel, så verktyget fördelar inget av detta belopp." for line in rules.budget.lines
               if not line.modelled]
-    return texts
+    # the analysts' cross-references ("(SOURCE_ANALYSIS C19)") are for the rule file's readers, not the report's
+    return [re.sub(r"\s*\((?:SOURCE_ANALYSIS|DOMAIN)\b[^)]*\)", "", text) for text in texts]
 
 
 def context(result: Result, rules_path: Path) -> dict:

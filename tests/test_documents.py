@@ -116,6 +116,7 @@ def test_report_is_self_contained_with_map_and_tables(run_2011):
     assert "<script" not in html and "<link" not in html
     assert not re.search(r"""(src|href)=["']?https?:""", html)
     assert "Kommunernas utbetalning per invånare 65 år och äldre" in html
+    assert "SOURCE_ANALYSIS" not in html and "Avsnitten summerar till 267 miljoner" in html  # the note, without the analysts' reference
     assert plain(fmt.kr(sum(int(r["amount_sek"]) for r in read_csv(run_2011 / "totals.csv")))) in plain(html)
 
 

@@ -77,6 +77,7 @@ class RunWritten:
     files: list[str]
     letters_removed: int = 0  # letters of a previous run with other results: removed, never left stale
     letters_kept: int = 0
+    base: object = None  # a what-if scenario: the run of the rule file as it stands, compared against
 
 
 def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False, overrides: list | None = None):
@@ -104,9 +105,9 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
         if overrides:  # a what-if: what changed against the rule file as it stands
             from .whatif import write_comparison
 
-            base = compute(inp)
-            written += write_comparison(base, result, stage)
-            also_read = tuple(base.data.files)
+            info.base = compute(inp)
+            written += write_comparison(info.base, result, stage)
+            also_read = tuple(info.base.data.files)
         if with_documents:
             from .excel import write_excel
             from .report import write_report

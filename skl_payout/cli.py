@@ -15,21 +15,6 @@ import typer
 
 # rich is imported when something is printed, never to print --help: help must come at once
 
-def _flags_without_placeholder() -> None:
-    """Typer 0.29 prints `<bool>` after every flag in --help, as if it took a value; a flag takes none."""
-    from typer.core import TyperOption
-
-    shown = getattr(TyperOption, "display_type_rich", None)
-    if shown is not None and not getattr(shown, "_skl_payout", False):
-        def display_type_rich(self, ctx):
-            return None if self.is_flag else shown(self, ctx)
-
-        display_type_rich._skl_payout = True
-        TyperOption.display_type_rich = display_type_rich
-
-
-_flags_without_placeholder()
-
 app = typer.Typer(
     help="Exact payout runs of Swedish performance-based state grants (prestationsbaserat statsbidrag).",
     no_args_is_help=True,
@@ -519,7 +504,7 @@ def whatif(
             raise PayoutError(error("whatif", "nothing to change", "give --set PATH=VALUE, --sweep or --scenarios"))
         target = out if out is not None else Path("out") / f"{inp.year}-whatif"
         result, written = api.run(inp, target, overrides=fixed)
-        people, pots = W.comparison(api.compute(inp), result)
+        people, pots = W.comparison(written.base, result)
         if as_json:
             emit(json.dumps({"overrides": [str(o) for o in fixed], "pots": [dict(zip(W.POT_COMPARISON_COLUMNS, p))
                              for p in pots], "recipients": [dict(zip(W.COMPARISON_COLUMNS, p)) for p in people

@@ -113,10 +113,7 @@ def write_excel(result: Result, folder: Path) -> Path:
     formats = _formats(wb)
     used: set[str] = set()
     heading = f"{result.rules.agreement.title} – utbetalningar {result.rules.year}"
-    held: dict = {}
-    for sp in result.subpots:
-        for row in sp.rows:
-            held[row.recipient] = held.get(row.recipient, 0) + row.withheld
+    held = result.withheld_of()
     typ, kod, namn, lan = (Column("Typ"), Column("Kod", "@"), Column("Namn"), Column("Länskod", "@"))
     totals = [[phrases.recipient_type(r.type), r.code, r.name, r.county_code, amount, held.get(r, 0)]
               for r, amount in result.totals()]

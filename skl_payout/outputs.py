@@ -81,10 +81,7 @@ def _percent(value: Fraction | None) -> Decimal | str:
 def write_swedish_csvs(result: Result, folder: Path) -> list[str]:
     """The three CSVs as Swedish Excel opens them with a double-click: semicolons, UTF-8 with BOM, CRLF,
     Swedish headers, decimal commas, yes/no as ja/nej. For people; the plain CSVs stay the contract."""
-    held: dict = {}
-    for sp in result.subpots:
-        for row in sp.rows:
-            held[row.recipient] = held.get(row.recipient, 0) + row.withheld
+    held = result.withheld_of()
     payouts = [[sp.id, phrases.recipient_type(r.recipient.type), Code(r.recipient.code), r.recipient.name,
                 Code(r.recipient.county_code), fmt.yes_no(r.qualified), phrases.reason(r),
                 _percent(r.ratio.measure if r.ratio else None), _percent(r.ratio.threshold if r.ratio else None),

@@ -9,6 +9,7 @@ are integer kronor, written as kronor and öre from integers.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -59,17 +60,22 @@ def _check_outputs(out: Path, manifest: dict) -> None:
 
 # --- attest --------------------------------------------------------------------------------------
 
-def read_attests(out: Path) -> list[dict]:
+def _trusted(path: Path, key: str, what: str, hint: str) -> list[dict]:
+    """A list from a file skl-payout wrote with its own hash (attests, ledger, register); [] if there is
+    none; a refusal if anyone changed it, since what it records can then no longer be trusted."""
     from .safefs import _manifest_of_ours
 
-    path = Path(out) / ATTEST_FILE
     if not path.exists():
         return []
     data, intact = _manifest_of_ours(path)
-    if data is None or not intact or not isinstance(data.get("attests"), list):
-        raise PayoutError(error(str(path), "was changed after skl-payout wrote it: the attests cannot be trusted",
-                                "run again into a new folder and attest that"))
-    return data["attests"]
+    if data is None or not intact or not isinstance(data.get(key), list):
+        raise PayoutError(error(str(path), f"was changed after skl-payout wrote it: {what}", hint))
+    return data[key]
+
+
+def read_attests(out: Path) -> list[dict]:
+    return _trusted(Path(out) / ATTEST_FILE, "attests", "the attests cannot be trusted",
+                    "run again into a new folder and attest that")
 
 
 def voided(out: Path, attest: dict) -> list[str]:
@@ -264,16 +270,8 @@ def schema_problems(xml: bytes, version: str) -> list[str]:
 # --- the ledger ----------------------------------------------------------------------------------
 
 def read_ledger(out: Path) -> list[dict]:
-    from .safefs import _manifest_of_ours
-
-    path = Path(out) / PAYMENTS_DIR / LEDGER_FILE
-    if not path.exists():
-        return []
-    data, intact = _manifest_of_ours(path)
-    if data is None or not intact or not isinstance(data.get("issued"), list):
-        raise PayoutError(error(str(path), "was changed after skl-payout wrote it: what was paid cannot be told",
-                                "restore it from a backup; never pay again without knowing what was paid"))
-    return data["issued"]
+    return _trusted(Path(out) / PAYMENTS_DIR / LEDGER_FILE, "issued", "what was paid cannot be told",
+                    "restore it from a backup; never pay again without knowing what was paid")
 
 
 def paid_so_far(out: Path) -> dict[str, int] | None:
@@ -327,16 +325,7 @@ def register_path() -> Path:
 
 
 def read_register() -> list[dict]:
-    from .safefs import _manifest_of_ours
-
-    path = register_path()
-    if not path.exists():
-        return []
-    data, intact = _manifest_of_ours(path)
-    if data is None or not intact or not isinstance(data.get("paid"), list):
-        raise PayoutError(error(str(path), "the register of paid runs was changed by hand: what was paid cannot be "
-                                "told", "restore it from a backup"))
-    return data["paid"]
+    return _trusted(register_path(), "paid", "what was paid cannot be told", "restore it from a backup")
 
 
 def _registered(year: int, agreement: str | None, here: Path) -> list[dict]:
@@ -373,166 +362,178 @@ def issue(out: Path, execution: date | None, version: str = "pain.001.001.09", r
     year beside it that was paid means this one is a correction (`--paid` the latest paid run); the
     ledger records a file before the file appears under its name, so a killed command leaves no
     payment file that the ledger does not know."""
-    from . import api
-    from .compare import read_totals
-    from .payees import of_run, parse_account, parse_organisation_number, xml_text_ok
-    from .safefs import locked, manifest_text, read_manifest
-    from .settings import load as load_settings
+    from .safefs import locked
 
     out = Path(out)
     if version not in VERSIONS:
         raise PayoutError(error("--version", f"unknown {version!r}", " or ".join(VERSIONS)))
-    with locked(out.resolve().parent):
-        manifest = _manifest(out)
-        year = manifest["year"]
-        if (manifest.get("options") or {}).get("overrides"):
-            raise PayoutError(error(str(out), "holds a what-if scenario, not a decision: nothing is paid from it"))
-        _check_outputs(out, manifest)
-        problems = attest_problems(out, read_attests(out))
-        if problems:
-            raise PayoutError(problems)
-        issued = read_ledger(out)
-        problems = _ledger_problems(out, issued)
-        if problems:
-            raise PayoutError(problems)
-        if issued and not reissue:
-            last = issued[-1]
-            raise PayoutError(error(str(out / PAYMENTS_DIR / LEDGER_FILE),
-                                    f"a payment file was already issued for this run: {last['message_id']} at "
-                                    f"{last['created_at']}, {last['transactions']} payments, {last['total_sek']} kr",
-                                    "give --reissue only if that file was never sent or was rejected by the bank"))
-        if issued:  # a reissue pays what the first issue paid: against the same earlier run, if any
-            recorded = issued[-1].get("paid_from")
-            if paid_from is not None and (recorded is None or Path(paid_from).resolve() != Path(recorded)):
-                raise PayoutError(error("--paid", f"the file being reissued was paid against {recorded or 'nothing'}",
-                                        "reissue without --paid: the ledger knows what it was"))
-            paid_from = Path(recorded) if recorded else None
-        siblings = _paid_siblings(out, year)
-        real = manifest.get("sample_data") is not True  # trial runs of the sample data never enter the register
-        registered = _registered(year, manifest.get("agreement"), out.resolve()) if real else []
-        for entry in registered:  # paid from folders anywhere on this machine, not only side by side
-            siblings.setdefault(Path(entry["folder"]), [{"message_id": entry["message_id"],
-                                                         "paid_from": entry.get("paid_from")}])
-        if paid_from is None and siblings and not issued:
-            names = ", ".join(f"{f} ({e[-1]['message_id']})" for f, e in siblings.items())
-            raise PayoutError(error(str(out), f"another run of {year} has been paid: {names}",
-                                    "a correction pays only the differences: --paid the latest paid run "
-                                    f"(the register of paid runs: {register_path()})"))
-        previous = None
-        if paid_from is not None:
-            paid_from = Path(paid_from)
-            if paid_from.resolve() == out.resolve():
-                raise PayoutError(error("--paid", "names the run itself", "--paid names the earlier, paid run"))
-            earlier = read_manifest(paid_from / "run.json") or {}
-            if earlier.get("year") != year or earlier.get("agreement") != manifest.get("agreement"):
-                raise PayoutError(error("--paid", f"{paid_from} is a run of {earlier.get('year')} "
-                                        f"({earlier.get('agreement')}), this one of {year} ({manifest.get('agreement')})",
-                                        "a correction is paid against a run of the same agreement"))
-            previous = paid_so_far(paid_from)
-            if previous is None:
-                raise PayoutError(error(str(paid_from / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
-                                        "--paid names the run folder whose payment file was issued"))
-            later = [f for f, entries in siblings.items()
-                     if any(e.get("paid_from") and Path(e["paid_from"]) == paid_from.resolve() for e in entries)]
-            if later and not issued:
-                raise PayoutError(error("--paid", f"{paid_from} was already corrected by {', '.join(map(str, later))}",
-                                        f"pay against the latest paid run: --paid {later[-1]}"))
-        settings, settings_path = load_settings(settings_file)
-        sender = settings.sender if settings else None
-        if sender is None or not (sender.organisation_number and sender.account_type and sender.account):
-            raise PayoutError(error(str(settings_path or "settings"), "the payer is not set: sender.organisation_"
-                                    "number, sender.account_type and sender.account are needed for a payment file",
-                                    "the skl-payout.yaml in the repository shows them"))
-        payer = [why for why in (parse_organisation_number(sender.organisation_number)[1],
-                                 parse_account(sender.account_type, sender.account)[1],
-                                 None if xml_text_ok(sender.name) else "the sender's name holds a character "
-                                 "no payment file can carry") if why]
-        if payer:
-            raise PayoutError([error(f"{settings_path}: sender", why) for why in payer])
-        execution = _check_execution(execution, year)
-        result, _ = api.recorded(out)
-        payees = of_run(manifest, out / "run.json")
-        totals = {_key(r.type, r.code): (r, amount) for r, amount in result.totals()}
-        run_id = _sha(out / "run.json")[:8]  # unique to this run (its outputs, inputs and time), stable for it
-        diarienummer = settings.years[year].diarienummer if year in settings.years else None
-        remittance = f"Statsbidrag {year} {result.rules.agreement.reference}" + \
-            (f" SKL dnr {diarienummer}" if diarienummer else "")
-        transactions, reclaims, problems, settled = [], [], [], {}
-        for key, (r, amount) in sorted(totals.items(), key=lambda kv: kv[0]):
-            before = (previous or {}).get(key, 0)
-            due = amount - before
-            settled[key] = amount
-            if due < 0:
-                reclaims.append({"recipient_type": r.type, "code": r.code, "name": r.name, "paid_sek": before,
-                                 "amount_sek": amount, "reclaim_sek": -due})
-                continue
-            if due == 0:
-                continue
-            payee = (payees or {}).get((r.type, r.code))
-            if payee is None:
-                problems.append(error(f"{r.type} {r.code} {r.name}", "no payee in the run's payees.csv: nobody "
-                                      "to pay", "add the payee and run again"))
-                continue
-            code = {"kommun": "K", "landsting": "L", "regiondel": "R", "lan": "C"}[r.type]
-            transactions.append({"end_to_end_id": f"{year}-{run_id}-{code}{r.code}"[:35], "amount_sek": due,
-                                 "recipient_type": r.type, "code": r.code, "name": payee.name,
-                                 "organisation_number": payee.organisation_number,
-                                 "account_type": payee.account_type, "account": payee.account,
-                                 "remittance": remittance + (" rättelse" if previous is not None else "")})
-        gone = [key for key, before in (previous or {}).items() if key not in totals and before]
-        names = {_key(*k): row.get("name", "") for k, row in read_totals(paid_from).items()} if gone else {}
-        for key in gone:  # paid before, no longer a recipient at all
-            kind, code = key.split(":", 1)
-            reclaims.append({"recipient_type": kind, "code": code, "name": names.get(key, ""),
-                             "paid_sek": previous[key], "amount_sek": 0, "reclaim_sek": previous[key]})
-            settled[key] = 0
-        if reclaims and paid_from is not None:  # why each amount fell, from the two runs' traces
-            from .compare import _why
+    register = register_path()
+    register.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(locked(out.resolve().parent))
+        if register.parent.resolve() != out.resolve().parent:  # one payment at a time sees and writes the register
+            locks.enter_context(locked(register.parent.resolve()))
+        return _issue(out, execution, version, reissue, paid_from, settings_file)
 
-            why = _why(paid_from, out, [(r["recipient_type"], r["code"]) for r in reclaims])
-            for r in reclaims:
-                reasons = why.get((r["recipient_type"], r["code"])) or []
-                left = _key(r["recipient_type"], r["code"]) in gone
-                r["reason"] = "; ".join(reasons) or ("no longer a recipient" if left else "no reason found")
-        problems += _own_checks(transactions)
-        if problems:
-            raise PayoutError(problems)
-        sequence = len(issued) + 1
-        message_id = f"SKLP-{year}-{run_id}-{sequence}"
-        created = _now()
-        files: dict[str, bytes] = {}
-        if transactions:
-            xml = build_pain001(version, message_id, created, execution, sender, transactions)
-            wrong = schema_problems(xml, version)
-            if wrong:
-                raise PayoutError([error(f"{message_id}.xml (not written)", f"does not validate against the "
-                                         f"{version} XSD: {w}") for w in wrong[:10]])
-            files = {f"{message_id}.xml": xml, f"{message_id}.csv": _csv(transactions)}
-        if reclaims:
-            files["reclaims.csv"] = _reclaims_csv(reclaims)
-        folder = out / PAYMENTS_DIR
-        folder.mkdir(exist_ok=True)
-        for name, data in files.items():
-            (folder / f".{name}.tmp").write_bytes(data)
-        entry = {"message_id": message_id, "file": f"{message_id}.xml" if transactions else None,
-                 "sha256": hashlib_sha(files[f"{message_id}.xml"]) if transactions else None,
-                 "version": version, "created_at": created, "execution_date": execution.isoformat(),
-                 "transactions": len(transactions), "total_sek": sum(t["amount_sek"] for t in transactions),
-                 "reissue_of": issued[-1]["message_id"] if issued else None,
-                 "paid_from": str(paid_from.resolve()) if paid_from is not None else None,
-                 "reclaim_sek": sum(r["reclaim_sek"] for r in reclaims),
-                 "paid": {t["recipient_type"] + ":" + t["code"]: t["amount_sek"] for t in transactions},
-                 "settled": settled}
-        ledger = manifest_text({"tool": "skl-payout", "year": year, "issued": [*issued, entry]})
-        tmp = folder / f".{LEDGER_FILE}.tmp"
-        tmp.write_text(ledger, encoding="utf-8")
-        os.replace(tmp, folder / LEDGER_FILE)  # first the ledger records the file, then the file appears
-        if real:
-            _register({"year": year, "agreement": manifest.get("agreement"), "folder": str(out.resolve()),
-                       "message_id": message_id, "created_at": created, "total_sek": entry["total_sek"],
-                       "paid_from": entry["paid_from"]})
-        for name in files:
-            os.replace(folder / f".{name}.tmp", folder / name)
+
+def _issue(out: Path, execution: date | None, version: str, reissue: bool, paid_from: Path | None,
+           settings_file: Path | None) -> dict:
+    from . import api
+    from .compare import read_totals
+    from .payees import of_run, parse_account, parse_organisation_number, xml_text_ok
+    from .safefs import manifest_text, read_manifest
+    from .settings import load as load_settings
+
+    manifest = _manifest(out)
+    year = manifest["year"]
+    if (manifest.get("options") or {}).get("overrides"):
+        raise PayoutError(error(str(out), "holds a what-if scenario, not a decision: nothing is paid from it"))
+    _check_outputs(out, manifest)
+    problems = attest_problems(out, read_attests(out))
+    if problems:
+        raise PayoutError(problems)
+    issued = read_ledger(out)
+    problems = _ledger_problems(out, issued)
+    if problems:
+        raise PayoutError(problems)
+    if issued and not reissue:
+        last = issued[-1]
+        raise PayoutError(error(str(out / PAYMENTS_DIR / LEDGER_FILE),
+                                f"a payment file was already issued for this run: {last['message_id']} at "
+                                f"{last['created_at']}, {last['transactions']} payments, {last['total_sek']} kr",
+                                "give --reissue only if that file was never sent or was rejected by the bank"))
+    if issued:  # a reissue pays what the first issue paid: against the same earlier run, if any
+        recorded = issued[-1].get("paid_from")
+        if paid_from is not None and (recorded is None or Path(paid_from).resolve() != Path(recorded)):
+            raise PayoutError(error("--paid", f"the file being reissued was paid against {recorded or 'nothing'}",
+                                    "reissue without --paid: the ledger knows what it was"))
+        paid_from = Path(recorded) if recorded else None
+    siblings = _paid_siblings(out, year)
+    real = manifest.get("sample_data") is not True  # trial runs of the sample data never enter the register
+    registered = _registered(year, manifest.get("agreement"), out.resolve()) if real else []
+    for entry in registered:  # paid from folders anywhere on this machine, not only side by side
+        siblings.setdefault(Path(entry["folder"]), [{"message_id": entry["message_id"],
+                                                     "paid_from": entry.get("paid_from")}])
+    if paid_from is None and siblings and not issued:
+        names = ", ".join(f"{f} ({e[-1]['message_id']})" for f, e in siblings.items())
+        raise PayoutError(error(str(out), f"another run of {year} has been paid: {names}",
+                                "a correction pays only the differences: --paid the latest paid run "
+                                f"(the register of paid runs: {register_path()})"))
+    previous = None
+    if paid_from is not None:
+        paid_from = Path(paid_from)
+        if paid_from.resolve() == out.resolve():
+            raise PayoutError(error("--paid", "names the run itself", "--paid names the earlier, paid run"))
+        earlier = read_manifest(paid_from / "run.json") or {}
+        if earlier.get("year") != year or earlier.get("agreement") != manifest.get("agreement"):
+            raise PayoutError(error("--paid", f"{paid_from} is a run of {earlier.get('year')} "
+                                    f"({earlier.get('agreement')}), this one of {year} ({manifest.get('agreement')})",
+                                    "a correction is paid against a run of the same agreement"))
+        previous = paid_so_far(paid_from)
+        if previous is None:
+            raise PayoutError(error(str(paid_from / PAYMENTS_DIR / LEDGER_FILE), "records no payment",
+                                    "--paid names the run folder whose payment file was issued"))
+        later = [f for f, entries in siblings.items()
+                 if any(e.get("paid_from") and Path(e["paid_from"]) == paid_from.resolve() for e in entries)]
+        if later and not issued:
+            raise PayoutError(error("--paid", f"{paid_from} was already corrected by {', '.join(map(str, later))}",
+                                    f"pay against the latest paid run: --paid {later[-1]}"))
+    settings, settings_path = load_settings(settings_file)
+    sender = settings.sender if settings else None
+    if sender is None or not (sender.organisation_number and sender.account_type and sender.account):
+        raise PayoutError(error(str(settings_path or "settings"), "the payer is not set: sender.organisation_"
+                                "number, sender.account_type and sender.account are needed for a payment file",
+                                "the skl-payout.yaml in the repository shows them"))
+    payer = [why for why in (parse_organisation_number(sender.organisation_number)[1],
+                             parse_account(sender.account_type, sender.account)[1],
+                             None if xml_text_ok(sender.name) else "the sender's name holds a character "
+                             "no payment file can carry") if why]
+    if payer:
+        raise PayoutError([error(f"{settings_path}: sender", why) for why in payer])
+    execution = _check_execution(execution, year)
+    result, _ = api.recorded(out)
+    payees = of_run(manifest, out / "run.json")
+    totals = {_key(r.type, r.code): (r, amount) for r, amount in result.totals()}
+    run_id = _sha(out / "run.json")[:8]  # unique to this run (its outputs, inputs and time), stable for it
+    diarienummer = settings.years[year].diarienummer if year in settings.years else None
+    remittance = f"Statsbidrag {year} {result.rules.agreement.reference}" + \
+        (f" SKL dnr {diarienummer}" if diarienummer else "")
+    transactions, reclaims, problems, settled = [], [], [], {}
+    for key, (r, amount) in sorted(totals.items(), key=lambda kv: kv[0]):
+        before = (previous or {}).get(key, 0)
+        due = amount - before
+        settled[key] = amount
+        if due < 0:
+            reclaims.append({"recipient_type": r.type, "code": r.code, "name": r.name, "paid_sek": before,
+                             "amount_sek": amount, "reclaim_sek": -due})
+            continue
+        if due == 0:
+            continue
+        payee = (payees or {}).get((r.type, r.code))
+        if payee is None:
+            problems.append(error(f"{r.type} {r.code} {r.name}", "no payee in the run's payees.csv: nobody "
+                                  "to pay", "add the payee and run again"))
+            continue
+        code = {"kommun": "K", "landsting": "L", "regiondel": "R", "lan": "C"}[r.type]
+        transactions.append({"end_to_end_id": f"{year}-{run_id}-{code}{r.code}"[:35], "amount_sek": due,
+                             "recipient_type": r.type, "code": r.code, "name": payee.name,
+                             "organisation_number": payee.organisation_number,
+                             "account_type": payee.account_type, "account": payee.account,
+                             "remittance": remittance + (" rättelse" if previous is not None else "")})
+    gone = [key for key, before in (previous or {}).items() if key not in totals and before]
+    names = {_key(*k): row.get("name", "") for k, row in read_totals(paid_from).items()} if gone else {}
+    for key in gone:  # paid before, no longer a recipient at all
+        kind, code = key.split(":", 1)
+        reclaims.append({"recipient_type": kind, "code": code, "name": names.get(key, ""),
+                         "paid_sek": previous[key], "amount_sek": 0, "reclaim_sek": previous[key]})
+        settled[key] = 0
+    if reclaims and paid_from is not None:  # why each amount fell, from the two runs' traces
+        from .compare import _why
+
+        why = _why(paid_from, out, [(r["recipient_type"], r["code"]) for r in reclaims])
+        for r in reclaims:
+            reasons = why.get((r["recipient_type"], r["code"])) or []
+            left = _key(r["recipient_type"], r["code"]) in gone
+            r["reason"] = "; ".join(reasons) or ("no longer a recipient" if left else "no reason found")
+    problems += _own_checks(transactions)
+    if problems:
+        raise PayoutError(problems)
+    sequence = len(issued) + 1
+    message_id = f"SKLP-{year}-{run_id}-{sequence}"
+    created = _now()
+    files: dict[str, bytes] = {}
+    if transactions:
+        xml = build_pain001(version, message_id, created, execution, sender, transactions)
+        wrong = schema_problems(xml, version)
+        if wrong:
+            raise PayoutError([error(f"{message_id}.xml (not written)", f"does not validate against the "
+                                     f"{version} XSD: {w}") for w in wrong[:10]])
+        files = {f"{message_id}.xml": xml, f"{message_id}.csv": _csv(transactions)}
+    if reclaims:
+        files["reclaims.csv"] = _reclaims_csv(reclaims)
+    folder = out / PAYMENTS_DIR
+    folder.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (folder / f".{name}.tmp").write_bytes(data)
+    entry = {"message_id": message_id, "file": f"{message_id}.xml" if transactions else None,
+             "sha256": hashlib_sha(files[f"{message_id}.xml"]) if transactions else None,
+             "version": version, "created_at": created, "execution_date": execution.isoformat(),
+             "transactions": len(transactions), "total_sek": sum(t["amount_sek"] for t in transactions),
+             "reissue_of": issued[-1]["message_id"] if issued else None,
+             "paid_from": str(paid_from.resolve()) if paid_from is not None else None,
+             "reclaim_sek": sum(r["reclaim_sek"] for r in reclaims),
+             "paid": {t["recipient_type"] + ":" + t["code"]: t["amount_sek"] for t in transactions},
+             "settled": settled}
+    if real:  # first the register, then the ledger record the file; only then does it appear
+        _register({"year": year, "agreement": manifest.get("agreement"), "folder": str(out.resolve()),
+                   "message_id": message_id, "created_at": created, "total_sek": entry["total_sek"],
+                   "paid_from": entry["paid_from"]})
+    ledger = manifest_text({"tool": "skl-payout", "year": year, "issued": [*issued, entry]})
+    tmp = folder / f".{LEDGER_FILE}.tmp"
+    tmp.write_text(ledger, encoding="utf-8")
+    os.replace(tmp, folder / LEDGER_FILE)
+    for name in files:
+        os.replace(folder / f".{name}.tmp", folder / name)
     return entry
 
 

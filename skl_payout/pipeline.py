@@ -41,6 +41,14 @@ class Result:
         order = {"kommun": 0, "landsting": 1, "regiondel": 2, "lan": 3}
         return sorted(sums.items(), key=lambda item: (order[item[0].type], item[0].code))
 
+    def withheld_of(self) -> dict[Recipient, int]:
+        """Each recipient's money held until a condition is met, over all pots (not in totals, which pays)."""
+        held: dict[Recipient, int] = {}
+        for sp in self.subpots:
+            for row in sp.rows:
+                held[row.recipient] = held.get(row.recipient, 0) + row.withheld
+        return held
+
     def rows_for(self, recipient: Recipient) -> list[T.Row]:
         if self._rows is None:  # indexed once: letters and explain ask for every recipient in turn
             self._rows = {}

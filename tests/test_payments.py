@@ -115,16 +115,8 @@ def test_an_attested_run_is_never_replaced(run):
 def test_a_correction_after_payment_pays_only_the_differences(run, tmp_path):
     attested(run)
     assert cli("payments", str(run)).returncode == 0
-    data = tmp_path / "data"
-    shutil.copytree(SAMPLE / "2011", data)
     near = boundary(2011, 50, "below")
-    path = data / "palliativregistret.csv"
-    row = f"{near['code']},{near['registered_deaths']},{near['deaths']}"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        row, f"{near['code']},{int(near['registered_deaths']) + 1},{near['deaths']}"), encoding="utf-8")
-    new = tmp_path / "runs" / "2011-corrected"
-    assert cli("run", "--year", "2011", "--data", str(data), "--out", str(new)).returncode == 0
-    attested(new)
+    new = corrected_run(tmp_path, "2011-corrected")
     done = cli("payments", str(new), "--paid", str(run))
     assert done.returncode == 0, done.stderr
     before = {(r["recipient_type"], r["code"]): int(r["amount_sek"]) for r in read_csv(run / "totals.csv")}

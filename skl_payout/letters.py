@@ -257,64 +257,104 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
 
 
 def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], progress, logo: dict | None = None) -> None:
-    """All letters as Typst documents compiled in two halves, joined, then cut into one file per letter.
+    """All letters as Typst documents compiled in two halves, each cut into one file per letter, then
+    joined into the combined file.
 
     One compilation is several times faster than one per letter (each PDF costs its own font
-    subsetting), and two halves are faster than one whole (measured). The template marks where each
-    letter starts and ends (`<letter-start>`, `<letter-end>`); a template without the marks gets one
-    compilation per letter instead.
+    subsetting). Typst lays out on all cores but leaves some of them idle, so the halves are
+    pipelined: while Typst compiles one half in a thread, Python renders the next half or cuts the
+    previous one into letters (measured faster than both halves at once, or one whole). The template
+    marks where each letter starts and ends (`<letter-start>`, `<letter-end>`); a template without
+    the marks gets one compilation per letter instead.
     """
-    import io
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    *singles, (combined_path, _) = jobs
+    wanted = {(letter.type, letter.code): path for (path, _), letter in zip(singles, letters)}
+    total, done = len(singles) + 1, 0
+    half = (len(everyone) + 1) // 2
+    parts = [part for part in (everyone[:half], everyone[half:]) if part]
+    compiled: list[bytes] = []
+    with tempfile.TemporaryDirectory(prefix="skl-payout-letters-") as tmp, ThreadPoolExecutor(1) as typst_thread:
+        _typst_folder(tmp, logo)
+
+        def source(number: int) -> Path:
+            main = Path(tmp) / f"letters-{number}.typ"
+            main.write_text(render(parts[number]), encoding="utf-8")
+            return main
+
+        running = typst_thread.submit(_compile_marked, source(0))
+        for number, part in enumerate(parts):
+            following = source(number + 1) if number + 1 < len(parts) else None  # rendered while Typst works
+            pdf, starts, ends = running.result()
+            if not _marked(part, starts, ends):
+                _write_one_by_one(singles, combined_path, render, everyone, progress, logo)
+                return
+            if following is not None:
+                running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
+            done = _cut(pdf, part, starts, ends, wanted, done, total, progress)
+            compiled.append(pdf)
+    _join(compiled, combined_path, everyone[0].heading)
+    if progress:
+        progress(total, total)
+
+
+def _compile_marked(main: Path) -> tuple[bytes, list[int], list[int]]:
+    compiler = _typst(main)
+    return _compile(compiler), _marks(compiler, "<letter-start>"), _marks(compiler, "<letter-end>")
+
+
+def _cut(pdf: bytes, part: list[Letter], starts: list[int], ends: list[int], wanted: dict, done: int, total: int,
+         progress) -> int:
+    """Each wanted letter of one compiled half as its own file (the same letter gives the same bytes)."""
+    import io
 
     import pikepdf
 
-    *singles, (combined_path, _) = jobs
-    total = len(singles) + 1
-    half = (len(everyone) + 1) // 2
-    parts = [part for part in (everyone[:half], everyone[half:]) if part]
-    with tempfile.TemporaryDirectory(prefix="skl-payout-letters-") as tmp:
-        _typst_folder(tmp, logo)
-        mains = []
-        for number, part in enumerate(parts):
-            main = Path(tmp) / f"letters-{number}.typ"
-            main.write_text(render(part), encoding="utf-8")
-            mains.append(str(main))
-        results = _compile_all(mains)
-    if not all(_marked(part, starts, ends) for part, (_, starts, ends) in zip(parts, results)):
-        combined_path.write_bytes(compile_pdf(render(everyone), logo))  # a template without the marks: the slow way
-        for count, (path, group) in enumerate(singles, 1):
-            path.write_bytes(compile_pdf(render(group), logo))
-            if progress:
-                progress(count, total)
-        return
-    pages = {}
-    with pikepdf.new() as combined:
-        for part, (pdf, starts, ends) in zip(parts, results):
-            if len(combined.pages) % 2:  # the next letter starts on an odd page
-                combined.add_blank_page(page_size=tuple(combined.pages[0].mediabox[2:]))
-            offset = len(combined.pages)
-            combined.pages.extend(pikepdf.open(io.BytesIO(pdf)).pages)
-            pages.update({(letter.type, letter.code): (offset + start, offset + end)
-                          for letter, start, end in zip(part, starts, ends)})
-        combined.docinfo["/Title"] = f"{everyone[0].heading} – samtliga brev"
-        combined.docinfo["/Producer"] = "skl-payout"
-        buffer = io.BytesIO()
-        combined.save(buffer, deterministic_id=True)
-        combined_path.write_bytes(buffer.getvalue())
-        if progress:
-            progress(1, total)
-        for count, ((path, _), letter) in enumerate(zip(singles, letters), 2):
-            start, end = pages[letter.type, letter.code]
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        for letter, start, end in zip(part, starts, ends):
+            path = wanted.get((letter.type, letter.code))
+            if path is None:
+                continue
             with pikepdf.new() as single:
-                single.pages.extend(combined.pages[start - 1:end])
+                single.pages.extend(document.pages[start - 1:end])
                 single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
                 single.docinfo["/Producer"] = "skl-payout"
                 buffer = io.BytesIO()
-                single.save(buffer, deterministic_id=True)  # the same letter gives the same bytes
+                single.save(buffer, deterministic_id=True)
             path.write_bytes(buffer.getvalue())
+            done += 1
             if progress:
-                progress(count, total)
+                progress(done, total)
+    return done
+
+
+def _join(pdfs: list[bytes], path: Path, heading: str) -> None:
+    """The combined file for printing: every letter starts on an odd page (duplex)."""
+    import io
+
+    import pikepdf
+
+    with pikepdf.new() as combined:
+        for pdf in pdfs:
+            if len(combined.pages) % 2:  # the next letter starts on an odd page
+                combined.add_blank_page(page_size=tuple(combined.pages[0].mediabox[2:]))
+            combined.pages.extend(pikepdf.open(io.BytesIO(pdf)).pages)
+        combined.docinfo["/Title"] = f"{heading} – samtliga brev"
+        combined.docinfo["/Producer"] = "skl-payout"
+        buffer = io.BytesIO()
+        combined.save(buffer, deterministic_id=True)
+    path.write_bytes(buffer.getvalue())
+
+
+def _write_one_by_one(singles, combined_path: Path, render, everyone, progress, logo) -> None:
+    """The slow way, for a template without the letter marks: one compilation per file."""
+    combined_path.write_bytes(compile_pdf(render(everyone), logo))
+    for count, (path, group) in enumerate(singles, 1):
+        path.write_bytes(compile_pdf(render(group), logo))
+        if progress:
+            progress(count, len(singles) + 1)
 
 
 def _marked(part: list[Letter], starts: list[int], ends: list[int]) -> bool:
@@ -325,16 +365,6 @@ def _marked(part: list[Letter], starts: list[int], ends: list[int]) -> bool:
     bounds = [page for pair in zip(starts, ends) for page in pair]
     return all(0 < s <= e for s, e in zip(starts, ends)) and \
         all(e < s for e, s in zip(bounds[1::2], bounds[2::2]))
-
-
-def _compile_all(mains: list[str]) -> list[tuple[bytes, list, list]]:
-    """Each Typst file compiled in turn (typst already lays out on every core; neither threads nor
-    processes made it faster here, measured), with its letter marks."""
-    results = []
-    for main in mains:
-        compiler = _typst(Path(main))
-        results.append((_compile(compiler), _marks(compiler, "<letter-start>"), _marks(compiler, "<letter-end>")))
-    return results
 
 
 def _typst(main: Path):

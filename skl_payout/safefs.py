@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -59,8 +60,12 @@ def is_staging(path: Path) -> bool:
 def manifest_text(data: dict) -> str:
     """The manifest as written, with its own hash: any later edit shows."""
     body = {k: v for k, v in data.items() if k != SELF_HASH}
-    digest = hashlib.sha256(_dump(body).encode("utf-8")).hexdigest()
-    return _dump({**body, SELF_HASH: digest})
+    text = _dump(body)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if not body:
+        return _dump({SELF_HASH: digest})
+    # the same text as dumping {**body, SELF_HASH: digest}, without writing the whole body again
+    return text[:-3] + f',\n  {json.dumps(SELF_HASH)}: {json.dumps(digest)}\n}}\n'
 
 
 def _dump(data: dict) -> str:
@@ -82,7 +87,14 @@ def _manifest_of_ours(path: Path) -> tuple[dict | None, bool]:
         return None, False
     if not isinstance(data, dict) or data.get("tool") != "skl-payout" or not isinstance(data.get(SELF_HASH), str):
         return None, False
-    return data, manifest_text(data) == text
+    return data, _unchanged(text)
+
+
+@lru_cache(maxsize=32)
+def _unchanged(text: str) -> bool:
+    """Whether a manifest's text is exactly what skl-payout writes for its content. Once per text and
+    process: a command reads run.json several times, and each check writes the whole manifest again."""
+    return manifest_text(json.loads(text)) == text
 
 
 # --- what the tool wrote -------------------------------------------------------------------------

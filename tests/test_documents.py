@@ -58,6 +58,8 @@ def test_a_pdf_letter_for_every_recipient_stating_its_amount(pdf_letters):
         expected = plain(fmt.kr(int(row["amount_sek"])))
         assert re.search(rf"Belopp som betalas ut till .*{re.escape(expected)}", text, re.S), (row, text[:400])
         assert "å" in text or "ä" in text or "ö" in text
+        for label in ("Villkor", "Fördelning", "Källa"):  # each label starts its own line, the text beside it
+            assert not re.search(rf"\S {label} ", text), (label, text[:1200])
     for row in totals[::40]:  # the single files are the combined file's pages, cut: a sample read on its own
         single = next(letters.glob(f"{row['recipient_type']}-{row['code']}-*.pdf"))
         assert plain(fmt.kr(int(row["amount_sek"]))) in plain(PdfReader(single).pages[0].extract_text())

@@ -9,11 +9,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import COUNTIES_2011, RULES, write_dataset
 from skl_payout.data import load_dataset
+from skl_payout.errors import PayoutError
 from skl_payout.pipeline import compute
 from skl_payout.rules import load_rules
 
@@ -62,14 +64,10 @@ def qualifies(num: int, den: int, pct: int) -> bool:
 @given(national())
 def test_2011_rules_follow_the_domain_decisions(dataset):
     kommuner, landsting, approved = dataset
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = write_dataset(Path(tmp) / "d", kommuner, landsting, approved=approved)
-        result = compute(RULES_2011, load_dataset(folder, RULES_2011))
-    got = {(sp.id, r.recipient.code): r.amount for sp in result.subpots for r in sp.rows}
     pop65 = {k["code"]: k["pop65"] for k in kommuner}
     for l in landsting:  # a landsting's key is the sum of its county's kommuner
         pop65[l["code"]] = sum(k["pop65"] for k in kommuner if k["county"] == l["code"])
-    expected = {}
+    expected, unshareable = {}, []
     def share_pot(pot: str, budgets: tuple[int, int], qualified) -> None:
         q = {rtype: {a["code"]: pop65[a["code"]] for a in members if qualified(a)}
              for rtype, members in (("kommun", kommuner), ("landsting", landsting))}
@@ -78,6 +76,8 @@ def test_2011_rules_follow_the_domain_decisions(dataset):
             if not q[empty] and q[other]:  # decision 5: an empty sub-pot goes to the other type
                 budget[other], budget[empty] = budget[other] + budget[empty], 0
         for rtype, members in (("kommun", kommuner), ("landsting", landsting)):
+            if q[rtype] and budget[rtype] and not sum(q[rtype].values()):
+                unshareable.append(f"{pot}/{rtype}")  # qualified, but a key sum of 0: refused, never unpaid
             shares = reference_shares(budget[rtype], q[rtype])
             for a in members:
                 expected[(f"{pot}/{rtype}", a["code"])] = shares.get(a["code"], 0)
@@ -88,6 +88,14 @@ def test_2011_rules_follow_the_domain_decisions(dataset):
     table = RULES_2011.pot("DEV-66").distribute.table
     for county, _ in COUNTIES_2011:
         expected[("DEV-66", county)] = table[county] if approved[county] else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_dataset(Path(tmp) / "d", kommuner, landsting, approved=approved)
+        if unshareable:
+            with pytest.raises(PayoutError, match="sums to 0: the pot cannot be shared"):
+                compute(RULES_2011, load_dataset(folder, RULES_2011))
+            return
+        result = compute(RULES_2011, load_dataset(folder, RULES_2011))
+    got = {(sp.id, r.recipient.code): r.amount for sp in result.subpots for r in sp.rows}
     assert got == expected
     withheld = {sp.id: sp.withheld for sp in result.subpots}
     assert withheld.pop("DEV-66") == sum(table[c] for c, _ in COUNTIES_2011 if not approved[c])

@@ -1,6 +1,7 @@
 """payouts.xlsx: the list a finance department books from. Codes are text, amounts are numbers.
 
-The workbook is made byte-reproducible: fixed document times and fixed zip entry times.
+The workbook is byte-reproducible: a fixed document time (SOURCE_DATE_EPOCH, else 1980-01-01) that
+XlsxWriter also writes as the modified time, and, in memory, fixed zip entry times.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,20 +139,5 @@ def write_excel(result: Result, folder: Path) -> Path:
                      rows, ["", "", "Summa", "", "", "", "", sp.paid, sp.withheld])
     wb.close()
     path = folder / "payouts.xlsx"
-    path.write_bytes(_reproducible_zip(buffer.getvalue(), stamp))
+    path.write_bytes(buffer.getvalue())  # in memory, XlsxWriter dates every zip entry 1980-01-01
     return path
-
-
-def _reproducible_zip(data: bytes, stamp: datetime) -> bytes:
-    """Rewrite the workbook's zip with fixed entry times and a fixed modified time in core.xml."""
-    out = io.BytesIO()
-    when = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + when.encode() + rb"\g<2>", content)
-            entry = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(entry, content)
-    return out.getvalue()

@@ -11,6 +11,7 @@ import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date as Date
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -140,12 +141,18 @@ def build_letters(result: Result, payees: dict | None = None) -> list[Letter]:
 
 
 def environment(templates: Path, fmt_name: str) -> SandboxedEnvironment:
+    return _environment(str(Path(templates).resolve()), fmt_name)
+
+
+@lru_cache(maxsize=16)
+def _environment(templates: str, fmt_name: str) -> SandboxedEnvironment:
+    """One environment per folder and format and process, so each template is compiled once (a tenth
+    of a second for the report); Jinja reloads a template whose file changed since."""
     finalize = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name)
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(templates)), undefined=StrictUndefined, keep_trailing_newline=True,
-        autoescape=fmt_name == "html", finalize=finalize, trim_blocks=True, lstrip_blocks=True,
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(templates), undefined=StrictUndefined, keep_trailing_newline=True,
+        autoescape=fmt_name == "html", finalize=finalize, trim_blocks=True, lstrip_blocks=True, auto_reload=True,
     )
-    return env
 
 
 def context(result: Result, rules_path: Path, letters: list[Letter], on: Date, settings=None, sample: bool = False) -> dict:

@@ -150,6 +150,22 @@ def letter_stem(rtype: str, code: str, name: str) -> str:
     return f"{rtype}-{code}-{slug(name)}"
 
 
+def page_texts(path: Path) -> list[str | None]:
+    """Each page's text, None for a page with no content (a blank back page). PDFium reads the
+    hundreds of pages of a combined file ten times faster than pypdf."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(path)
+    try:
+        texts = []
+        for page in document:
+            texts.append(page.get_textpage().get_text_range().replace("\r\n", "\n")
+                         if next(iter(page.get_objects()), None) is not None else None)
+        return texts
+    finally:
+        document.close()
+
+
 @pytest.fixture(scope="session")
 def pdf_letters(tmp_path_factory):
     """One run of 2011 with all its PDF letters, rendered once per test session even across xdist workers
@@ -157,8 +173,6 @@ def pdf_letters(tmp_path_factory):
     None for a blank back page, which has no content stream)."""
     import fcntl
     import json
-
-    from pypdf import PdfReader
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -171,8 +185,6 @@ def pdf_letters(tmp_path_factory):
             assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
             done = cli("letters", "--out", str(out))
             assert done.returncode == 0, done.stderr
-            combined = PdfReader(out / "letters" / "samtliga-brev-2011.pdf")
-            pages = [page.extract_text() if i % 2 == 0 or page.get_contents() is not None else None
-                     for i, page in enumerate(combined.pages)]
+            pages = page_texts(out / "letters" / "samtliga-brev-2011.pdf")
             texts.write_text(json.dumps(pages), encoding="utf-8")
     return out, json.loads(texts.read_text(encoding="utf-8"))

@@ -141,6 +141,16 @@ def test_excel_payout_list(run_2011):
     assert pot["H2"].value == int(read_csv(run_2011 / "payouts.csv")[0]["amount_sek"])
 
 
+def test_excel_carries_no_time_of_writing(run_2011):
+    """Byte-reproducible: every zip entry dated 1980-01-01, the document's times fixed."""
+    import zipfile
+
+    with zipfile.ZipFile(run_2011 / "payouts.xlsx") as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert re.findall(r"<dcterms:(?:created|modified)[^>]*>([^<]*)<", core) == ["1980-01-01T00:00:00Z"] * 2
+
+
 def test_excel_sorts_and_prints_well(run_2011):
     """The sum row is outside the filter (sorting cannot move it); every sheet prints landscape, one
     page wide, with its header on every page; every number has a number format."""

@@ -85,6 +85,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
 
     `swedish_csv` adds the CSVs for Swedish Excel (utbetalningar.csv, totalt.csv, potter.csv)."""
     from .outputs import write_manifest, write_run, write_swedish_csvs
+    from .parallel import beside
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
     if overrides:
@@ -98,22 +99,32 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
         options["overrides"] = [str(o) for o in overrides]
     info = RunWritten([])
     with staged(out, recorded_run, "an earlier run", protect=[inp.rules_path, *result.data.files]) as stage:
-        written = write_run(result, stage)
-        if swedish_csv:
-            written += write_swedish_csvs(result, stage)
-        also_read: tuple = ()
-        if overrides:  # a what-if: what changed against the rule file as it stands
-            from .whatif import write_comparison
+        def tables_and_report() -> list[str]:
+            written = write_run(result, stage)
+            if swedish_csv:
+                written += write_swedish_csvs(result, stage)
+            if overrides:  # a what-if: what changed against the rule file as it stands
+                from .whatif import write_comparison
 
-            info.base = compute(inp)
-            written += write_comparison(info.base, result, stage)
-            also_read = tuple(info.base.data.files)
-        if with_documents:
+                info.base = compute(inp)
+                written += write_comparison(info.base, result, stage)
+            if with_documents:
+                from .report import write_report
+
+                written.append(write_report(result, stage, inp.rules_path).name)
+            return written
+
+        def workbook() -> str:
             from .excel import write_excel
-            from .report import write_report
 
-            written.append(write_report(result, stage, inp.rules_path).name)
-            written.append(write_excel(result, stage).name)
+            return write_excel(result, stage).name
+
+        if with_documents:  # the workbook in a second process where that is faster (see parallel.py)
+            xlsx, written = beside(workbook, tables_and_report, "payouts.xlsx")
+            written.append(xlsx)
+        else:
+            written = tables_and_report()
+        also_read = tuple(info.base.data.files) if info.base is not None else ()
         written.append(write_manifest(result, stage, inp.rules_path, options, written, also_read))
         old_letters = Path(out) / LETTERS
         if old_letters.is_dir():

@@ -33,6 +33,9 @@ class PayoutError(Exception):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+    def __reduce__(self):  # whole, with every problem, from a writer process (parallel.py)
+        return PayoutError, (self.problems,)
+
 
 def error(where: str, message: str, hint: str | None = None) -> Problem:
     return Problem("error", where, message, hint)

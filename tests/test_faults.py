@@ -461,3 +461,45 @@ def test_a_rerun_keeps_letters_only_when_rules_data_and_results_are_the_same(two
     changed = invoke("run", "--rules", str(rules), "--data", str(a), "--out", str(out))
     assert changed.exit_code == 0 and "letter file(s)" in changed.stderr and "were removed" in changed.stderr
     assert not (out / "letters").exists()
+
+
+def test_the_workbook_written_beside_the_run_fails_the_run_when_it_fails(two_datasets, tmp_path, monkeypatch):
+    """payouts.xlsx is written by a forked child (parallel.py): its error, or its death, fails the
+    whole command, and the earlier output stays as it was."""
+    from skl_payout import excel, parallel
+    from skl_payout.errors import PayoutError, error
+
+    if not parallel.can_fork():
+        pytest.skip("no fork here: the workbook is written in the same process")
+    a, b = two_datasets
+    out = tmp_path / "out"
+    run_into(a, out)()
+    before = snapshot(out)
+    args = ("run", "--rules", str(RULES / "2011.yaml"), "--data", str(b), "--out", str(out))
+
+    def refuses(result, folder):
+        raise PayoutError(error("payouts.xlsx", "no space left for the workbook", "free some space"))
+
+    monkeypatch.setattr(excel, "write_excel", refuses)
+    done = invoke(*args)
+    assert done.exit_code == 1 and "no space left for the workbook" in done.stderr and "free some space" in done.stderr
+    assert snapshot(out) == before and not leftovers(tmp_path)
+
+    def dies(result, folder):
+        os.kill(os.getpid(), signal.SIGKILL)  # the child only: this runs where the workbook is written
+
+    monkeypatch.setattr(excel, "write_excel", dies)
+    done = invoke(*args)
+    assert done.exit_code == 1 and "the process writing payouts.xlsx was killed by signal 9" in done.stderr
+    assert snapshot(out) == before and not leftovers(tmp_path)
+
+
+def test_the_outputs_are_the_same_written_in_one_process_or_two(two_datasets, tmp_path, monkeypatch):
+    a, _ = two_datasets
+    run_into(a, tmp_path / "two")()
+    monkeypatch.setenv("SKL_PAYOUT_SERIAL", "1")
+    run_into(a, tmp_path / "one")()
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "two").iterdir()) and "payouts.xlsx" in files
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

@@ -1,0 +1,69 @@
+"""Two writers at once: a forked child writes some outputs while the process writes the others.
+
+A run spends about as long writing its documents (report.html, payouts.xlsx) as computing the
+payouts, in pure Python that threads cannot spread over cores. Where `fork` exists, the machine has
+more than one core and the process has no other thread (forking a threaded process can deadlock),
+a child writes one part into the same staging folder; elsewhere the parts are written one after
+the other. The files are byte-identical either way, and a child that fails or is killed makes the
+whole command fail: the staging folder is then discarded, as for any other error.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+from typing import Callable, TypeVar
+
+from .errors import PayoutError, error
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and threading.active_count() == 1 \
+        and not os.environ.get("SKL_PAYOUT_SERIAL")
+
+
+def beside(other: Callable[[], A], own: Callable[[], B], what: str) -> tuple[A, B]:
+    """`other()` (writing `what`) in a forked child while this process runs `own()`: both results, or
+    the first error."""
+    if not can_fork():
+        return other(), own()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, and never runs the parent's cleanup or exit handlers
+        status = 1
+        try:
+            os.close(read_end)
+            try:
+                payload, status = pickle.dumps((True, other())), 0
+            except BaseException as exc:  # noqa: BLE001 - every failure is the parent's to report
+                try:
+                    payload = pickle.dumps((False, exc))
+                except Exception:  # an exception that cannot cross: its text does
+                    payload = pickle.dumps((False, PayoutError(f"internal error while writing: {exc!r}")))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        try:
+            mine = own()
+            payload = pipe.read()
+        except BaseException:  # this side failed or was interrupted: the child's part is not wanted any more
+            os.kill(pid, signal.SIGKILL)  # stopped before the staging folder is removed under it
+            os.waitpid(pid, 0)
+            raise
+    _, status = os.waitpid(pid, 0)
+    if not payload:
+        how = f"was killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "ended without a result"
+        raise PayoutError(error("skl-payout", f"the process writing {what} {how}; nothing was changed",
+                                "run the command again"))
+    ok, value = pickle.loads(payload)  # from our own child, through a pipe only it and we hold
+    if not ok:
+        raise value
+    return value, mine

@@ -910,22 +910,25 @@ def load_rules(path: Path) -> Rules:
         raise PayoutError(error(str(path), f"rule file is not UTF-8 text ({exc.reason})")) from None
     except OSError as exc:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
-    key = (str(path.resolve()), hashlib.sha256(raw).hexdigest())
-    if key in _LOADED:  # the same bytes give the same (immutable) rules, or the same refusal: read once
-        found = _LOADED[key]
-        if isinstance(found, PayoutError):
-            raise PayoutError(found.problems)
+    digest = hashlib.sha256(raw).hexdigest()
+    key = (str(path.resolve()), digest)
+    # the same bytes give the same (immutable) rules wherever the file lies, or the same refusal, which
+    # names the file: each read and validated once per process
+    found = _LOADED.get(digest) or _LOADED.get(key)
+    if isinstance(found, PayoutError):
+        raise PayoutError(found.problems)
+    if found is not None:
         return found
     try:
         rules = _parse_rules(path, text, key)
     except PayoutError as exc:
         _remember(key, exc)
         raise
-    _remember(key, rules)
+    _remember(digest, rules)
     return rules
 
 
-def _remember(key: tuple[str, str], value) -> None:
+def _remember(key: tuple[str, str] | str, value) -> None:
     if len(_LOADED) > 16:
         _LOADED.clear()
     _LOADED[key] = value
@@ -946,7 +949,7 @@ def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
     return rules
 
 
-_LOADED: dict[tuple[str, str], "Rules | PayoutError"] = {}
+_LOADED: dict["tuple[str, str] | str", "Rules | PayoutError"] = {}
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

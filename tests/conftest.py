@@ -19,6 +19,18 @@ COUNTIES_2011 = [  # the 21 counties of the shipped data, code and name
 ]
 
 
+def _build_the_click_command_once() -> None:
+    """typer's CliRunner turns the app into a click command on every call (about 15 ms); the app does
+    not change during a session, so each test process builds it once."""
+    import typer.testing
+
+    build, built = typer.testing._get_command, {}
+    typer.testing._get_command = lambda app: built[app] if app in built else built.setdefault(app, build(app))
+
+
+_build_the_click_command_once()
+
+
 @pytest.fixture(autouse=True)
 def _own_payment_register(tmp_path, monkeypatch):
     """Each test its own register of paid runs (the real one is in the user's home)."""

@@ -153,9 +153,13 @@ def test_letters_killed_at_any_step_leave_the_old_or_the_new_letters(two_dataset
     api.letters(inp, out, "html", None, None)
     new = snapshot(out)  # the Markdown letters stay beside the HTML ones
     assert any(name.endswith(".md") for name in new) and any(name.endswith(".html") for name in new)
+    shutil.rmtree(out / "letters")
+    api.letters(None, out, "md", None, None)  # from the recorded run, as `letters --out` does
+    assert snapshot(out) == old
+    shutil.copytree(out / "letters", tmp_path / "md-letters")  # each step starts from a copy of these
     for step in range(1, 100):
         shutil.rmtree(out / "letters")
-        api.letters(None, out, "md", None, None)  # from the recorded run, as `letters --out` does
+        shutil.copytree(tmp_path / "md-letters", out / "letters")
         assert snapshot(out) == old
         if not forked(step, lambda: api.letters(None, out, "html", None, None)):
             break

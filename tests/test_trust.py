@@ -274,11 +274,18 @@ def test_debug_shows_a_traceback_and_plain_mode_does_not(tmp_path):
 RULES_2011 = load_rules(RULES / "2011.yaml")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.binary(max_size=400))
-def test_random_bytes_in_a_data_file(tmp_path_factory, blob):
+@pytest.fixture(scope="module")
+def sample_copy(tmp_path_factory) -> Path:
+    """One copy of the 2011 sample data per module; a fuzz example rewrites one file of it."""
     folder = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(SAMPLE / "2011", folder, dirs_exist_ok=True)
+    return folder
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400))
+def test_random_bytes_in_a_data_file(sample_copy, blob):
+    folder = sample_copy
     (folder / "palliativregistret.csv").write_bytes(blob)
     with pytest.raises(PayoutError) as info:
         load_dataset(folder, RULES_2011)
@@ -288,9 +295,8 @@ def test_random_bytes_in_a_data_file(tmp_path_factory, blob):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(st.text(alphabet="0123456789;,\"' -.abcåäö\t", max_size=8), min_size=1, max_size=4),
                 max_size=6))
-def test_random_csv_text_in_a_data_file(tmp_path_factory, rows):
-    folder = tmp_path_factory.mktemp("fuzzcsv")
-    shutil.copytree(SAMPLE / "2011", folder, dirs_exist_ok=True)
+def test_random_csv_text_in_a_data_file(sample_copy, rows):
+    folder = sample_copy
     text = "code,registered_deaths,deaths\n" + "\n".join(",".join(r) for r in rows)
     (folder / "palliativregistret.csv").write_text(text, encoding="utf-8")
     with pytest.raises(PayoutError):

@@ -73,10 +73,38 @@ def cli_ratio(out: Path, count: int) -> None:
 
     run = min(timed_quiet(command("run", "--year", "2011", "--out", str(out))) for _ in range(2))
     letters = min(timed_quiet(command("letters", "--out", str(out))) for _ in range(2))
+    typst = min(timed_quiet(typst_alone(out)) for _ in range(2))
     verdict = "met" if letters <= 2 * run else "MISSED"
     print(f"{'CLI run 2011':<34} {run:8.2f} s")
     print(f"{f'CLI letters 2011 pdf ({count} + combined)':<34} {letters:8.2f} s  "
           f"letters/run {letters / run:4.1f}  (target <= 2.0: {verdict})")
+    print(f"{'  Typst alone, the letters floor':<34} {typst:8.2f} s  = {typst / run:4.1f} runs  "
+          f"letters/Typst {letters / typst:4.1f}  (a process that only compiles the two Typst files)")
+
+
+def typst_alone(out: Path):
+    """The floor under the letters: a process that imports typst and compiles the two Typst documents
+    the letters command renders, nothing else."""
+    import subprocess
+    import sys
+
+    from skl_payout import letters
+
+    sources, compile_marked = [], letters._compile_marked
+    letters._compile_marked = lambda main: (sources.append(main.read_text(encoding="utf-8")), compile_marked(main))[1]
+    try:
+        api.letters(None, out, "pdf", None, None)
+    finally:
+        letters._compile_marked = compile_marked
+    folder = Path(tempfile.mkdtemp(prefix="bench-typst-"))
+    for number, text in enumerate(sources):
+        (folder / f"letters-{number}.typ").write_text(text, encoding="utf-8")
+    code = ("import sys, typst\n"
+            "for main in sys.argv[1:]:\n"
+            "    typst.Compiler(input=main, root=sys.argv[1].rsplit('/', 1)[0], ignore_system_fonts=True)"
+            ".compile(format='pdf', pdf_tags=False)")
+    mains = [str(folder / f"letters-{n}.typ") for n in range(len(sources))]
+    return lambda: subprocess.run([sys.executable, "-c", code, *mains], check=True, capture_output=True)
 
 
 def whatif_speed(inp) -> None:

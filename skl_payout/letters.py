@@ -86,6 +86,11 @@ class Letter:
     account: str = ""  # "Bankgiro 1234-5678"
 
     @property
+    def mark(self) -> str:
+        """Who a letter is for, in the template's page marks: the pages are cut by it, never by position."""
+        return f"{self.type}:{self.code}"
+
+    @property
     def heading(self) -> str:
         """Performance money is called so only when every pot in the letter is performance money."""
         return "Prestationsbaserat statsbidrag" if all(l.performance for l in self.lines) else "Statsbidrag"
@@ -133,7 +138,8 @@ def build_letters(result: Result, payees: dict | None = None) -> list[Letter]:
                     letter.terms.append(entry)
             if not row.qualified:
                 missed = [c for c in checks if not c["passed"]]
-                letter.why_nothing += [f"{pot.title}: {c['requirement']} – {c['shortfall'] or c['value']}" for c in missed]
+                letter.why_nothing += [f"{pot.title}: {c['requirement']}" + (f" – {c['shortfall'] or c['value']}"
+                                       if c["shortfall"] or c["value"] else "") for c in missed]  # a flag has no figure
         if letter.withheld:
             letter.withheld_text = fmt.kr(letter.withheld)
         letters.append(letter)
@@ -271,8 +277,8 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
     subsetting). Typst lays out on all cores but leaves some of them idle, so the halves are
     pipelined: while Typst compiles one half in a thread, Python renders the next half or cuts the
     previous one into letters (measured faster than both halves at once, or one whole). The template
-    marks where each letter starts and ends (`<letter-start>`, `<letter-end>`); a template without
-    the marks gets one compilation per letter instead.
+    marks where each letter starts and ends, and for whom (`<letter-start>`, `<letter-end>`); a
+    template without such marks gets one compilation per letter instead.
     """
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
@@ -295,24 +301,25 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
         for number, part in enumerate(parts):
             following = source(number + 1) if number + 1 < len(parts) else None  # rendered while Typst works
             pdf, starts, ends = running.result()
-            if not _marked(part, starts, ends):
+            pages = _ranges(part, starts, ends)
+            if pages is None:
                 _write_one_by_one(singles, combined_path, render, everyone, progress, logo)
                 return
             if following is not None:
                 running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
-            done = _cut(pdf, part, starts, ends, wanted, done, total, progress)
+            done = _cut(pdf, part, pages, wanted, done, total, progress)
             compiled.append(pdf)
     _join(compiled, combined_path, everyone[0].heading)
     if progress:
         progress(total, total)
 
 
-def _compile_marked(main: Path) -> tuple[bytes, list[int], list[int]]:
+def _compile_marked(main: Path) -> tuple[bytes, list[dict], list[dict]]:
     compiler = _typst(main)
     return _compile(compiler), _marks(compiler, "<letter-start>"), _marks(compiler, "<letter-end>")
 
 
-def _cut(pdf: bytes, part: list[Letter], starts: list[int], ends: list[int], wanted: dict, done: int, total: int,
+def _cut(pdf: bytes, part: list[Letter], pages: dict[str, tuple[int, int]], wanted: dict, done: int, total: int,
          progress) -> int:
     """Each wanted letter of one compiled half as its own file (the same letter gives the same bytes)."""
     import io
@@ -320,10 +327,11 @@ def _cut(pdf: bytes, part: list[Letter], starts: list[int], ends: list[int], wan
     import pikepdf
 
     with pikepdf.open(io.BytesIO(pdf)) as document:
-        for letter, start, end in zip(part, starts, ends):
+        for letter in part:
             path = wanted.get((letter.type, letter.code))
             if path is None:
                 continue
+            start, end = pages[letter.mark]
             with pikepdf.new() as single:
                 single.pages.extend(document.pages[start - 1:end])
                 single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
@@ -364,14 +372,23 @@ def _write_one_by_one(singles, combined_path: Path, render, everyone, progress, 
             progress(count, len(singles) + 1)
 
 
-def _marked(part: list[Letter], starts: list[int], ends: list[int]) -> bool:
-    """Whether the marks cut the document into exactly one page range per letter, in order and without
-    overlap: a template that marks wrongly must never put one recipient's page into another's letter."""
+def _ranges(part: list[Letter], starts: list[dict], ends: list[dict]) -> dict[str, tuple[int, int]] | None:
+    """Each letter's pages (first, last) by recipient, from the template's marks; None unless the marks
+    name every letter of this part exactly once, each start followed by the same recipient's end, in
+    page ranges that neither run backwards nor share a page. A template that marks wrongly, or sorts
+    the letters its own way without naming them, must never put one recipient's page into another's
+    letter: it gets one compilation per letter instead."""
     if len(starts) != len(part) or len(ends) != len(part):
-        return False
-    bounds = [page for pair in zip(starts, ends) for page in pair]
-    return all(0 < s <= e for s, e in zip(starts, ends)) and \
-        all(e < s for e, s in zip(bounds[1::2], bounds[2::2]))
+        return None
+    pairs = [(start["recipient"], start["page"], end["recipient"], end["page"]) for start, end in zip(starts, ends)]
+    if any(who != whose for who, _, whose, _ in pairs) or sorted(who for who, *_ in pairs) != sorted(l.mark for l in part) \
+            or len({who for who, *_ in pairs}) != len(pairs):
+        return None
+    bounds = [page for _, first, _, last in pairs for page in (first, last)]
+    if not all(0 < first <= last for first, last in zip(bounds[::2], bounds[1::2])) or \
+            not all(last < first for last, first in zip(bounds[1::2], bounds[2::2])):
+        return None
+    return {who: (first, last) for who, first, _, last in pairs}
 
 
 def _typst(main: Path):
@@ -388,11 +405,16 @@ def _compile(compiler) -> bytes:
         raise PayoutError(error("letter template", f"Typst could not compile the letters: {exc}")) from None
 
 
-def _marks(compiler, label: str) -> list[int]:
+def _marks(compiler, label: str) -> list[dict]:
+    """The template's marks with this label, in document order: {"page": int, "recipient": "kommun:0114"};
+    [] if there are none or any is of another shape (then each letter is compiled on its own)."""
     import json
 
     try:
         values = json.loads(compiler.query(label, field="value"))
-    except Exception:  # a template without the marks: fall back to one compilation per letter
+    except Exception:  # a template without the marks
         return []
-    return values if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else []
+    ok = isinstance(values, list) and all(
+        isinstance(v, dict) and isinstance(v.get("page"), int) and not isinstance(v.get("page"), bool)
+        and isinstance(v.get("recipient"), str) for v in values)
+    return values if ok else []

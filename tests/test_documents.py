@@ -76,6 +76,9 @@ def test_every_year_produces_letters(year, tmp_path):
     for row in totals[:: max(1, len(totals) // 25)]:
         text = next((out / "letters").glob(f"{row['recipient_type']}-{row['code']}-*.md")).read_text(encoding="utf-8")
         assert plain(fmt.kr(int(row["amount_sek"]))) in plain(text)
+    for letter in (out / "letters").glob("*.md"):  # no sentence ends in a dash with nothing after it
+        dangling = [line for line in letter.read_text(encoding="utf-8").splitlines() if line.rstrip().endswith("–")]
+        assert not dangling, (letter.name, dangling)
 
 
 def test_letter_snapshots_per_recipient_type(run_2011, tmp_path):

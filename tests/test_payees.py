@@ -114,12 +114,53 @@ def test_a_pdf_template_without_the_marks_still_gets_every_letter(tmp_path):
     assert len(PdfReader(out / "letters" / "samtliga-brev-2011.pdf").pages) == 2 * count - 1  # every letter
 
 
-def test_marks_that_overlap_or_run_backwards_are_not_used_to_cut_letters():
-    from skl_payout.letters import _marked
+def test_marks_that_overlap_run_backwards_or_name_others_are_not_used_to_cut_letters():
+    from types import SimpleNamespace
 
-    two = [object(), object()]
-    assert _marked(two, [1, 3], [1, 3])
-    assert not _marked(two, [1, 1], [1, 1])  # two letters on one page
-    assert not _marked(two, [1, 3], [3, 3])  # the first letter's range runs into the second's
-    assert not _marked(two, [2, 1], [2, 1])  # out of order
-    assert not _marked(two, [1], [1])
+    from skl_payout.letters import _ranges
+
+    two = [SimpleNamespace(mark="kommun:0114"), SimpleNamespace(mark="kommun:0115")]
+
+    def marks(*pairs):
+        return [{"page": page, "recipient": who} for who, page in pairs]
+
+    a, b = "kommun:0114", "kommun:0115"
+    assert _ranges(two, marks((a, 1), (b, 3)), marks((a, 1), (b, 4))) == {a: (1, 1), b: (3, 4)}
+    assert _ranges(two, marks((b, 1), (a, 3)), marks((b, 1), (a, 3))) == {b: (1, 1), a: (3, 3)}  # sorted its own way
+    assert _ranges(two, marks((a, 1), (b, 1)), marks((a, 1), (b, 1))) is None  # two letters on one page
+    assert _ranges(two, marks((a, 1), (b, 3)), marks((a, 3), (b, 3))) is None  # the first runs into the second
+    assert _ranges(two, marks((a, 2), (b, 1)), marks((a, 2), (b, 1))) is None  # backwards
+    assert _ranges(two, marks((a, 1)), marks((a, 1))) is None  # a letter missing
+    assert _ranges(two, marks((a, 1), (a, 3)), marks((a, 1), (a, 3))) is None  # one recipient twice
+    assert _ranges(two, marks((a, 1), (b, 3)), marks((b, 1), (a, 3))) is None  # a start and another's end
+    assert _ranges(two, marks((a, 1), ("kommun:0117", 3)), marks((a, 1), ("kommun:0117", 3))) is None  # a stranger
+
+
+def test_a_template_that_sorts_the_letters_still_gives_each_recipient_its_own_letter(tmp_path):
+    """The combined file may be in the template's order; each single file still holds its own
+    recipient's letter, because the pages are cut by the recipient named in the marks."""
+    from pypdf import PdfReader
+
+    from conftest import ROOT, read_csv, write_dataset
+    from test_faults import LANDSTING, kommuner
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    source = templates / "letter.typ.j2"
+    text = source.read_text(encoding="utf-8")
+    source.write_text(text.replace("{% for letter in letters %}",
+                                   '{% for letter in letters|sort(attribute="addressee", reverse=true) %}'),
+                      encoding="utf-8")
+    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
+    out = tmp_path / "out"
+    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    done = cli("letters", "--out", str(out), "--templates", str(templates))
+    assert done.returncode == 0, done.stderr
+    payees = {(r["type"], r["code"]): r["payee"] for r in read_csv(data / "payees.csv")}
+    for row in read_csv(out / "totals.csv"):
+        single = next((out / "letters").glob(f"{row['recipient_type']}-{row['code']}-*.pdf"))
+        text = " ".join(page.extract_text() for page in PdfReader(single).pages).replace("\u00a0", " ")
+        assert payees[row["recipient_type"], row["code"]] in text, (single.name, text[:300])
+        amount = f"{int(row['amount_sek']):,}".replace(",", " ") + " kr"
+        assert f"Belopp som betalas ut till {payees[row['recipient_type'], row['code']]}: {amount}" in \
+            " ".join(text.split()), (single.name, text[:600])

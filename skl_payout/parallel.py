@@ -32,23 +32,31 @@ def beside(other: Callable[[], A], own: Callable[[], B], what: str) -> tuple[A, 
     the first error."""
     if not can_fork():
         return other(), own()
+    parent = os.getpid()
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    # Ctrl-C or a TERM arriving during the fork waits until both sides are ready for it: never half-handled
+    # in the new child before it can report, or lost by it
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
     if pid == 0:  # the child: never returns, and never runs the parent's cleanup or exit handlers
         status = 1
         try:
             os.close(read_end)
+            _die_with(parent)
             try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 payload, status = pickle.dumps((True, other())), 0
             except BaseException as exc:  # noqa: BLE001 - every failure is the parent's to report
-                try:
-                    payload = pickle.dumps((False, exc))
-                except Exception:  # an exception that cannot cross: its text does
-                    payload = pickle.dumps((False, PayoutError(f"internal error while writing: {exc!r}")))
+                payload = _portable(exc, what)
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(payload)
         finally:
             os._exit(status)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as pipe:
         try:
@@ -67,3 +75,33 @@ def beside(other: Callable[[], A], own: Callable[[], B], what: str) -> tuple[A, 
     if not ok:
         raise value
     return value, mine
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+
+
+def _portable(exc: BaseException, what: str) -> bytes:
+    """The child's failure as the parent will raise it: itself where it survives the pipe; an exit
+    from inside a writer, or an exception that cannot be rebuilt, as an internal error with its text."""
+    if not isinstance(exc, SystemExit):
+        try:
+            payload = pickle.dumps((False, exc))
+            pickle.loads(payload)
+            return payload
+        except Exception:  # noqa: BLE001 - cannot cross the pipe as itself
+            pass
+    return pickle.dumps((False, RuntimeError(f"while writing {what}: {type(exc).__name__}: {exc}")))
+
+
+def _die_with(parent: int) -> None:
+    """On Linux the child is killed when the parent dies (kill -9 included), so an orphan never holds
+    the folder's lock or writes on; elsewhere it still ends when its part is written."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)

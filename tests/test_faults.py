@@ -507,3 +507,66 @@ def test_the_outputs_are_the_same_written_in_one_process_or_two(two_datasets, tm
     assert files == sorted(p.name for p in (tmp_path / "two").iterdir()) and "payouts.xlsx" in files
     for name in files:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_a_writer_that_exits_or_fails_oddly_is_still_a_clear_failure(two_datasets, tmp_path, monkeypatch):
+    from skl_payout import excel, parallel
+
+    if not parallel.can_fork():
+        pytest.skip("no fork here")
+    a, _ = two_datasets
+    out = tmp_path / "out"
+
+    class Odd(Exception):  # pickles, but cannot be rebuilt on the other side
+        def __init__(self, first, second):
+            super().__init__(f"{first} and {second}")
+
+    def odd(result, folder):
+        raise Odd("the disk", "the cable")
+
+    for writer, words in ((odd, "Odd: the disk and the cable"), (lambda r, f: sys.exit(0), "SystemExit")):
+        monkeypatch.setattr(excel, "write_excel", writer)
+        done = invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(out))
+        assert done.exit_code != 0 and words in done.stderr + repr(done.exception), done.stderr
+        assert not out.exists() and not leftovers(tmp_path)
+
+
+def test_the_workbook_writer_dies_with_its_parent(two_datasets, tmp_path):
+    """kill -9 of the command never leaves an orphan that holds the folder's lock or writes on (Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    import time
+
+    a, _ = two_datasets
+    script = ("import sys, time\n"
+              "from skl_payout import excel, cli\n"
+              "excel.write_excel = lambda result, folder: time.sleep(60)\n"
+              "sys.argv = ['skl-payout', 'run', '--rules', sys.argv[1], '--data', sys.argv[2], '--out', sys.argv[3]]\n"
+              "cli.main()\n")
+    parent = subprocess.Popen([sys.executable, "-c", script, str(RULES / "2011.yaml"), str(a), str(tmp_path / "out")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[str] = []
+    for _ in range(200):
+        children = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+        if children:
+            break
+        time.sleep(0.05)
+    assert children, "the run did not fork a writer"
+    parent.kill()
+    parent.wait()
+
+    def alive(pid: str) -> bool:
+        try:
+            state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:"))
+        except (OSError, StopIteration):
+            return False
+        return "zombie" not in state
+
+    for _ in range(100):
+        if not any(alive(pid) for pid in children):
+            break
+        time.sleep(0.05)
+    else:
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        raise AssertionError(f"the writer {children} outlived its parent")

@@ -193,11 +193,11 @@ def _typst_folder(tmp: str, logo: dict | None) -> None:
         shutil.copyfile(logo["path"], Path(tmp) / logo["file"])
 
 
-def compile_pdf(source: str, logo: dict | None = None) -> bytes:
+def compile_pdf(source: str, logo: dict | None = None, beside: Path | None = None) -> bytes:
     """One Typst document to PDF (the slow way, one font subsetting per document; see `_write_pdfs`)."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="skl-payout-letter-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".typst-", dir=beside) as tmp:
         _typst_folder(tmp, logo)
         main = Path(tmp) / "letter.typ"
         main.write_text(source, encoding="utf-8")
@@ -289,7 +289,10 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
     half = (len(everyone) + 1) // 2
     parts = [part for part in (everyone[:half], everyone[half:]) if part]
     compiled: list[bytes] = []
-    with tempfile.TemporaryDirectory(prefix="skl-payout-letters-") as tmp, ThreadPoolExecutor(1) as typst_thread:
+    # the Typst sources (every payee's name, account and amount) inside the hidden staging folder, never
+    # loose in /tmp: a killed command leaves them where the next command tidies them away
+    staging = combined_path.parent
+    with tempfile.TemporaryDirectory(prefix=".typst-", dir=staging) as tmp, ThreadPoolExecutor(1) as typst_thread:
         _typst_folder(tmp, logo)
 
         def source(number: int) -> Path:
@@ -303,7 +306,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
             pdf, starts, ends = running.result()
             pages = _ranges(part, starts, ends)
             if pages is None:
-                _write_one_by_one(singles, combined_path, render, everyone, progress, logo)
+                _write_one_by_one(singles, combined_path, render, everyone, progress, logo, staging)
                 return
             if following is not None:
                 running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
@@ -363,11 +366,11 @@ def _join(pdfs: list[bytes], path: Path, heading: str) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def _write_one_by_one(singles, combined_path: Path, render, everyone, progress, logo) -> None:
+def _write_one_by_one(singles, combined_path: Path, render, everyone, progress, logo, staging: Path) -> None:
     """The slow way, for a template without the letter marks: one compilation per file."""
-    combined_path.write_bytes(compile_pdf(render(everyone), logo))
+    combined_path.write_bytes(compile_pdf(render(everyone), logo, staging))
     for count, (path, group) in enumerate(singles, 1):
-        path.write_bytes(compile_pdf(render(group), logo))
+        path.write_bytes(compile_pdf(render(group), logo, staging))
         if progress:
             progress(count, len(singles) + 1)
 

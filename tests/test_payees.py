@@ -164,3 +164,20 @@ def test_a_template_that_sorts_the_letters_still_gives_each_recipient_its_own_le
         amount = f"{int(row['amount_sek']):,}".replace(",", " ") + " kr"
         assert f"Belopp som betalas ut till {payees[row['recipient_type'], row['code']]}: {amount}" in \
             " ".join(text.split()), (single.name, text[:600])
+
+def test_the_typst_sources_never_lie_loose_in_tmp(tmp_path, monkeypatch):
+    """They hold every payee's name, account and amount: they are written in the hidden staging folder
+    beside the output (which the next command tidies if this one is killed), and gone afterwards."""
+    from conftest import ROOT, write_dataset
+    from skl_payout import letters
+    from test_faults import LANDSTING, kommuner
+
+    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
+    out = tmp_path / "out"
+    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    seen, compile_marked = [], letters._compile_marked
+    monkeypatch.setattr(letters, "_compile_marked", lambda main: (seen.append(main), compile_marked(main))[1])
+    assert cli("letters", "--out", str(out)).returncode == 0
+    assert seen and all(main.is_relative_to(out) and ".skl-payout-" in str(main) for main in seen), seen
+    assert not any(main.exists() for main in seen)
+    assert not [p for p in out.rglob("*") if ".typst-" in p.name or p.suffix == ".typ"]

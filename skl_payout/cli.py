@@ -136,7 +136,9 @@ def guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from .errors import PayoutError
+        from .safefs import forget_put_in_place, put_in_place
 
+        forget_put_in_place()
         try:
             return fn(*args, **kwargs)
         except PayoutError as exc:
@@ -145,7 +147,13 @@ def guarded(fn):
             print_problems(exc.problems)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err_console.print("[red]Interrupted; earlier output left as it was.[/red]")
+            done = put_in_place()
+            if done:  # interrupted after the swap: the new output is there, whole; say so, never the opposite
+                say(err_console, f"{', '.join(map(str, done))} holds the new output, complete: only what came after "
+                    "(tidying, printing) was not done.", first="Interrupted after the new output was put in place: ",
+                    style="red")
+            else:
+                err_console.print("[red]Interrupted; earlier output left as it was.[/red]")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise

@@ -243,8 +243,33 @@ def exchange(a: Path, b: Path) -> None:
         raise OSError(code, os.strerror(code), str(b))
 
 
+_PUT_IN_PLACE: list[Path] = []  # what this command has replaced: an interrupt after that must not say otherwise
+
+
+def put_in_place() -> list[Path]:
+    """The folders this command has already replaced with its new output (see `forget_put_in_place`)."""
+    return list(_PUT_IN_PLACE)
+
+
+def forget_put_in_place() -> None:
+    _PUT_IN_PLACE.clear()
+
+
 def swap_in(stage: Path, target: Path) -> None:
     """Make `stage` the new `target`; the old one (if any) is removed afterwards."""
+    new = os.stat(stage)
+    try:
+        _swap_in(stage, target)
+    finally:  # also when interrupted at any instant: whether the new output is in place is read from the disk
+        try:
+            now = os.stat(target)
+            if (now.st_dev, now.st_ino) == (new.st_dev, new.st_ino):
+                _PUT_IN_PLACE.append(target)
+        except OSError:
+            pass
+
+
+def _swap_in(stage: Path, target: Path) -> None:
     if not target.exists():
         os.rename(stage, target)
         return

@@ -570,3 +570,38 @@ def test_the_workbook_writer_dies_with_its_parent(two_datasets, tmp_path):
         for pid in children:
             os.kill(int(pid), signal.SIGKILL)
         raise AssertionError(f"the writer {children} outlived its parent")
+
+
+def test_an_interrupt_says_truly_whether_the_new_output_is_in_place(two_datasets, tmp_path, monkeypatch):
+    """Ctrl-C (or TERM) just after the swap must not claim the earlier output was kept (a hostile
+    tester's finding); before the swap it is kept, and says so."""
+    from skl_payout import outputs, safefs
+
+    a, b = two_datasets
+    out = tmp_path / "out"
+    run_into(a, out)()
+    earlier = snapshot(out)
+    args = ("run", "--rules", str(RULES / "2011.yaml"), "--data", str(b), "--out", str(out))
+    real_exchange, real_manifest = safefs.exchange, outputs.write_manifest
+
+    def interrupted_while_writing(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "write_manifest", interrupted_while_writing)
+    done = invoke(*args)
+    assert done.exit_code == 130 and "earlier output left as it was" in done.stderr
+    assert snapshot(out) == earlier
+    monkeypatch.setattr(outputs, "write_manifest", real_manifest)
+
+    def exchange_then_interrupted(x, y):
+        real_exchange(x, y)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safefs, "exchange", exchange_then_interrupted)
+    done = invoke(*args)
+    said = " ".join(done.stderr.split())
+    assert done.exit_code == 130 and "earlier output left as it was" not in said, said
+    assert f"Interrupted after the new output was put in place: {out.resolve()} holds the new output, complete" in said
+    assert snapshot(out) != earlier and (out / "run.json").is_file()
+    safefs.tidy(out)
+    assert not leftovers(tmp_path)

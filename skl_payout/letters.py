@@ -288,7 +288,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
     total, done = len(singles) + 1, 0
     half = (len(everyone) + 1) // 2
     parts = [part for part in (everyone[:half], everyone[half:]) if part]
-    compiled: list[bytes] = []
+    compiled: list[tuple[bytes, int | None]] = []
     # the Typst sources (every payee's name, account and amount) inside the hidden staging folder, never
     # loose in /tmp: a killed command leaves them where the next command tidies them away
     staging = combined_path.parent
@@ -311,7 +311,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
             if following is not None:
                 running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
             done = _cut(pdf, part, pages, wanted, done, total, progress)
-            compiled.append(pdf)
+            compiled.append((pdf, _back_page(pages)))
     _join(compiled, combined_path, everyone[0].heading)
     if progress:
         progress(total, total)
@@ -348,17 +348,31 @@ def _cut(pdf: bytes, part: list[Letter], pages: dict[str, tuple[int, int]], want
     return done
 
 
-def _join(pdfs: list[bytes], path: Path, heading: str) -> None:
+def _back_page(pages: dict[str, tuple[int, int]]) -> int | None:
+    """A page of this half that is no letter's: a back page Typst left empty, with the page's own
+    background (the sample data's EXEMPEL mark); None if every letter filled its last page."""
+    taken = {page for first, last in pages.values() for page in range(first, last + 1)}
+    return next((page for page in range(1, max(taken, default=0)) if page not in taken), None)
+
+
+def _join(pdfs: list[tuple[bytes, int | None]], path: Path, heading: str) -> None:
     """The combined file for printing: every letter starts on an odd page (duplex)."""
     import io
 
     import pikepdf
 
     with pikepdf.new() as combined:
-        for pdf in pdfs:
-            if len(combined.pages) % 2:  # the next letter starts on an odd page
-                combined.add_blank_page(page_size=tuple(combined.pages[0].mediabox[2:]))
-            combined.pages.extend(pikepdf.open(io.BytesIO(pdf)).pages)
+        back = None
+        for pdf, back_page in pdfs:
+            document = pikepdf.open(io.BytesIO(pdf))
+            if len(combined.pages) % 2:  # the next letter starts on an odd page: a back page as Typst makes them
+                if back is not None:
+                    combined.pages.append(back)
+                else:
+                    combined.add_blank_page(page_size=tuple(combined.pages[0].mediabox[2:]))
+            combined.pages.extend(document.pages)
+            if back is None and back_page is not None:
+                back = combined.pages[len(combined.pages) - len(document.pages) + back_page - 1]
         combined.docinfo["/Title"] = f"{heading} – samtliga brev"
         combined.docinfo["/Producer"] = "skl-payout"
         buffer = io.BytesIO()

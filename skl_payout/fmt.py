@@ -5,8 +5,6 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from babel.numbers import format_decimal
-
 LOCALE = "sv_SE"
 NBSP = "\u00a0"
 
@@ -22,6 +20,8 @@ def number(value: int, nbsp: bool = True) -> str:
     if type(value) is int:
         text = f"{value:,}".replace(",", NBSP)
     else:
+        from babel.numbers import format_decimal
+
         text = format_decimal(value, format="#,##0", locale=LOCALE)
     return text if nbsp else text.replace(NBSP, " ")
 
@@ -115,7 +115,6 @@ def ratio_exact(value: Fraction) -> str:
 
 def decimal_kr(value: Decimal, nbsp: bool = True) -> str:
     """Decimal('1739.47') -> '1 739,47 kr' (for rates and per-inhabitant figures, never for payouts)."""
-    places = max(0, -value.as_tuple().exponent)
-    pattern = "#,##0" + ("." + "0" * places if places else "")
-    text = f"{format_decimal(value, format=pattern, locale=LOCALE)}{NBSP}kr"
+    places = max(0, -value.as_tuple().exponent)  # as many decimals as the value has: nothing is rounded
+    text = f"{decimal_text(value, places)}{NBSP}kr"
     return text if nbsp else text.replace(NBSP, " ")

@@ -24,7 +24,10 @@ MIN_PIECE = 10  # characters of each piece around a "[...]": a one-word splice p
 def catalogue() -> dict:
     """sources/index.yaml: document id -> file, title, cite_as, sections (label, starts)."""
     path = resources.sources_index()
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["documents"] if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where built: a run reads this every time
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)["documents"]
 
 
 @lru_cache(maxsize=None)

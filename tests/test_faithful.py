@@ -394,4 +394,5 @@ def test_shares_are_written_as_babel_writes_them_for_swedish(num, den, places):
     value = fmt.floor_decimal(Fraction(num, den), places)
     pattern = "#,##0" + ("." + "0" * places if places else "")
     assert fmt.decimal_text(value, places) == format_decimal(value, format=pattern, locale="sv_SE")
+    assert fmt.decimal_kr(value) == format_decimal(value, format=pattern, locale="sv_SE") + "\u00a0kr"
     assert isinstance(value, Decimal)

@@ -305,7 +305,7 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
             following = source(number + 1) if number + 1 < len(parts) else None  # rendered while Typst works
             pdf, starts, ends = running.result()
             pages = _ranges(part, starts, ends)
-            if pages is None:
+            if pages is None or not _only_back_pages_between(pdf, pages):
                 _write_one_by_one(singles, combined_path, render, everyone, progress, logo, staging)
                 return
             if following is not None:
@@ -346,6 +346,39 @@ def _cut(pdf: bytes, part: list[Letter], pages: dict[str, tuple[int, int]], want
             if progress:
                 progress(done, total)
     return done
+
+
+def _only_back_pages_between(pdf: bytes, pages: dict[str, tuple[int, int]]) -> bool:
+    """Whether the marked ranges tile the whole document, leaving out only back pages Typst left
+    empty (one even page after a letter that ends on an odd one, all alike). Marks that misstate
+    their pages, or content the template puts outside them, must never be cut into letters."""
+    import io
+
+    import pikepdf
+
+    ranges = sorted(pages.values())
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        backs, following = [], 1
+        for first, last in ranges:
+            if first == following + 1 and following % 2 == 0:
+                backs.append(following)
+            elif first != following:
+                return False
+            following = last + 1
+        if following != len(document.pages) + 1:
+            return False
+        return len({_content(document.pages[back - 1]) for back in backs}) <= 1
+
+
+def _content(page) -> bytes:
+    import pikepdf
+
+    contents = page.obj.get("/Contents")
+    if contents is None:
+        return b""
+    if isinstance(contents, pikepdf.Array):
+        return b"".join(part.read_bytes() for part in contents)
+    return contents.read_bytes()
 
 
 def _back_page(pages: dict[str, tuple[int, int]]) -> int | None:

@@ -136,9 +136,15 @@ def test_marks_that_overlap_run_backwards_or_name_others_are_not_used_to_cut_let
     assert _ranges(two, marks((a, 1), ("kommun:0117", 3)), marks((a, 1), ("kommun:0117", 3))) is None  # a stranger
 
 
-def test_a_template_that_sorts_the_letters_still_gives_each_recipient_its_own_letter(tmp_path):
+@pytest.mark.parametrize("edit", [
+    ("{% for letter in letters %}", '{% for letter in letters|sort(attribute="addressee", reverse=true) %}'),
+    ("page: here().page()", "page: here().page() + 2"),  # marks that misstate their pages
+    ("<letter-end>]\n", "<letter-end>]\n#pagebreak()\nBilaga till {{ letter.addressee }}\n"),  # content outside them
+], ids=["sorted", "pages-misstated", "content-outside-the-marks"])
+def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipient_its_own_letter(tmp_path, edit):
     """The combined file may be in the template's order; each single file still holds its own
-    recipient's letter, because the pages are cut by the recipient named in the marks."""
+    recipient's letter: the pages are cut by the recipient named in the marks, and only where the
+    marked ranges tile the document (else each letter is compiled on its own)."""
     from pypdf import PdfReader
 
     from conftest import ROOT, read_csv, write_dataset
@@ -148,9 +154,8 @@ def test_a_template_that_sorts_the_letters_still_gives_each_recipient_its_own_le
     shutil.copytree(ROOT / "templates", templates)
     source = templates / "letter.typ.j2"
     text = source.read_text(encoding="utf-8")
-    source.write_text(text.replace("{% for letter in letters %}",
-                                   '{% for letter in letters|sort(attribute="addressee", reverse=true) %}'),
-                      encoding="utf-8")
+    assert edit[0] in text
+    source.write_text(text.replace(*edit), encoding="utf-8")
     data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
     out = tmp_path / "out"
     assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
@@ -161,6 +166,8 @@ def test_a_template_that_sorts_the_letters_still_gives_each_recipient_its_own_le
         single = next((out / "letters").glob(f"{row['recipient_type']}-{row['code']}-*.pdf"))
         text = " ".join(page.extract_text() for page in PdfReader(single).pages).replace("\u00a0", " ")
         assert payees[row["recipient_type"], row["code"]] in text, (single.name, text[:300])
+        if "Bilaga" in edit[1]:  # what the template puts after a letter belongs to that letter's file
+            assert f"Bilaga till {payees[row['recipient_type'], row['code']]}" in " ".join(text.split()), single.name
         amount = f"{int(row['amount_sek']):,}".replace(",", " ") + " kr"
         assert f"Belopp som betalas ut till {payees[row['recipient_type'], row['code']]}: {amount}" in \
             " ".join(text.split()), (single.name, text[:600])

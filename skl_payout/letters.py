@@ -121,7 +121,7 @@ def build_letters(result: Result, payees: dict | None = None) -> list[Letter]:
             pot = sp.pot
             checks = [{"requirement": phrases.requirement(c), "passed": c.passed,
                        "value": "" if c.kind == "flag" else phrases.value(c),  # a flag's value is its result
-                       "shortfall": phrases.shortfall(c)} for c in row.conditions]
+                       "shortfall": phrases.shortfall(c, nbsp=True)} for c in row.conditions]
             if not checks:
                 checks = [{"requirement": "inga villkor utöver överenskommelsen", "value": "", "passed": True,
                            "shortfall": None}]

@@ -55,17 +55,18 @@ def value(c: Condition) -> str:
     return f"kvalificerad för {c.label}"
 
 
-def shortfall(c: Condition) -> str | None:
-    """How far from the condition, exactly, when it is not met."""
+def shortfall(c: Condition, nbsp: bool = False) -> str | None:
+    """How far from the condition, exactly, when it is not met (`nbsp`: figures never broken across
+    lines, for letters)."""
     if c.passed:
         return None
     if c.kind == "ratio":
         if not c.denominator:
             return "andelen kan inte beräknas när nämnaren är 0"
-        return (f"{fmt.number(c.needed - c.numerator, nbsp=False)} fler behövdes, minst "
-                f"{fmt.number(c.needed, nbsp=False)} av {fmt.number(c.denominator, nbsp=False)}")
+        return (f"{fmt.number(c.needed - c.numerator, nbsp=nbsp)} fler behövdes, minst "
+                f"{fmt.number(c.needed, nbsp=nbsp)} av {fmt.number(c.denominator, nbsp=nbsp)}")
     if c.kind == "matching_funds":
-        return f"{fmt.kr(c.allocation_sek - c.own_sek, nbsp=False)} för lite"
+        return f"{fmt.kr(c.allocation_sek - c.own_sek, nbsp=nbsp)} för lite"
     if c.kind == "tier":
         return f"ersätts av: {c.label}"
     return None

@@ -280,39 +280,50 @@ def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], pro
     marks where each letter starts and ends, and for whom (`<letter-start>`, `<letter-end>`); a
     template without such marks gets one compilation per letter instead.
     """
+    import io
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
+
+    import pikepdf
 
     *singles, (combined_path, _) = jobs
     wanted = {(letter.type, letter.code): path for (path, _), letter in zip(singles, letters)}
     total, done = len(singles) + 1, 0
     half = (len(everyone) + 1) // 2
     parts = [part for part in (everyone[:half], everyone[half:]) if part]
-    compiled: list[tuple[bytes, int | None]] = []
+    halves: list[tuple[pikepdf.Pdf, int | None]] = []  # each compiled half, read once, and a back page of it
     # the Typst sources (every payee's name, account and amount) inside the hidden staging folder, never
     # loose in /tmp: a killed command leaves them where the next command tidies them away
     staging = combined_path.parent
-    with tempfile.TemporaryDirectory(prefix=".typst-", dir=staging) as tmp, ThreadPoolExecutor(1) as typst_thread:
-        _typst_folder(tmp, logo)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".typst-", dir=staging) as tmp, \
+                ThreadPoolExecutor(1) as typst_thread:
+            _typst_folder(tmp, logo)
 
-        def source(number: int) -> Path:
-            main = Path(tmp) / f"letters-{number}.typ"
-            main.write_text(render(parts[number]), encoding="utf-8")
-            return main
+            def source(number: int) -> Path:
+                main = Path(tmp) / f"letters-{number}.typ"
+                main.write_text(render(parts[number]), encoding="utf-8")
+                return main
 
-        running = typst_thread.submit(_compile_marked, source(0))
-        for number, part in enumerate(parts):
-            following = source(number + 1) if number + 1 < len(parts) else None  # rendered while Typst works
-            pdf, starts, ends = running.result()
-            pages = _ranges(part, starts, ends)
-            if pages is None or not _only_back_pages_between(pdf, pages):
-                _write_one_by_one(singles, combined_path, render, everyone, progress, logo, staging)
-                return
-            if following is not None:
-                running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
-            done = _cut(pdf, part, pages, wanted, done, total, progress)
-            compiled.append((pdf, _back_page(pages)))
-    _join(compiled, combined_path, everyone[0].heading)
+            running = typst_thread.submit(_compile_marked, source(0))
+            for number, part in enumerate(parts):
+                following = source(number + 1) if number + 1 < len(parts) else None  # rendered while Typst works
+                pdf, starts, ends = running.result()
+                document = pikepdf.open(io.BytesIO(pdf))
+                halves.append((document, None))
+                pages = _ranges(part, starts, ends)
+                backs = None if pages is None else _back_pages(document, pages)
+                if backs is None:
+                    _write_one_by_one(singles, combined_path, render, everyone, progress, logo, staging)
+                    return
+                if following is not None:
+                    running = typst_thread.submit(_compile_marked, following)  # laid out while this half is cut
+                done = _cut(document, part, pages, wanted, done, total, progress)
+                halves[-1] = (document, backs[0] if backs else None)
+        _join(halves, combined_path, everyone[0].heading)
+    finally:
+        for document, _ in halves:
+            document.close()
     if progress:
         progress(total, total)
 
@@ -322,52 +333,46 @@ def _compile_marked(main: Path) -> tuple[bytes, list[dict], list[dict]]:
     return _compile(compiler), _marks(compiler, "<letter-start>"), _marks(compiler, "<letter-end>")
 
 
-def _cut(pdf: bytes, part: list[Letter], pages: dict[str, tuple[int, int]], wanted: dict, done: int, total: int,
+def _cut(document, part: list[Letter], pages: dict[str, tuple[int, int]], wanted: dict, done: int, total: int,
          progress) -> int:
     """Each wanted letter of one compiled half as its own file (the same letter gives the same bytes)."""
     import io
 
     import pikepdf
 
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        for letter in part:
-            path = wanted.get((letter.type, letter.code))
-            if path is None:
-                continue
-            start, end = pages[letter.mark]
-            with pikepdf.new() as single:
-                single.pages.extend(document.pages[start - 1:end])
-                single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
-                single.docinfo["/Producer"] = "skl-payout"
-                buffer = io.BytesIO()
-                single.save(buffer, deterministic_id=True)
-            path.write_bytes(buffer.getvalue())
-            done += 1
-            if progress:
-                progress(done, total)
+    for letter in part:
+        path = wanted.get((letter.type, letter.code))
+        if path is None:
+            continue
+        start, end = pages[letter.mark]
+        with pikepdf.new() as single:
+            single.pages.extend(document.pages[start - 1:end])
+            single.docinfo["/Title"] = f"{letter.heading} – {letter.addressee}"
+            single.docinfo["/Producer"] = "skl-payout"
+            buffer = io.BytesIO()
+            single.save(buffer, deterministic_id=True)
+        path.write_bytes(buffer.getvalue())
+        done += 1
+        if progress:
+            progress(done, total)
     return done
 
 
-def _only_back_pages_between(pdf: bytes, pages: dict[str, tuple[int, int]]) -> bool:
-    """Whether the marked ranges tile the whole document, leaving out only back pages Typst left
-    empty (one even page after a letter that ends on an odd one, all alike). Marks that misstate
-    their pages, or content the template puts outside them, must never be cut into letters."""
-    import io
-
-    import pikepdf
-
-    ranges = sorted(pages.values())
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        backs, following = [], 1
-        for first, last in ranges:
-            if first == following + 1 and following % 2 == 0:
-                backs.append(following)
-            elif first != following:
-                return False
-            following = last + 1
-        if following != len(document.pages) + 1:
-            return False
-        return len({_content(document.pages[back - 1]) for back in backs}) <= 1
+def _back_pages(document, pages: dict[str, tuple[int, int]]) -> list[int] | None:
+    """The pages outside the letters' marks, if the marked ranges tile the whole document and leave
+    out only back pages Typst left empty (one even page after a letter that ends on an odd one, all
+    alike); None otherwise. Marks that misstate their pages, or content the template puts outside
+    them, must never be cut into letters."""
+    backs, following = [], 1
+    for first, last in sorted(pages.values()):
+        if first == following + 1 and following % 2 == 0:
+            backs.append(following)
+        elif first != following:
+            return None
+        following = last + 1
+    if following != len(document.pages) + 1 or len({_content(document.pages[b - 1]) for b in backs}) > 1:
+        return None
+    return backs
 
 
 def _content(page) -> bytes:
@@ -381,24 +386,18 @@ def _content(page) -> bytes:
     return contents.read_bytes()
 
 
-def _back_page(pages: dict[str, tuple[int, int]]) -> int | None:
-    """A page of this half that is no letter's: a back page Typst left empty, with the page's own
-    background (the sample data's EXEMPEL mark); None if every letter filled its last page."""
-    taken = {page for first, last in pages.values() for page in range(first, last + 1)}
-    return next((page for page in range(1, max(taken, default=0)) if page not in taken), None)
-
-
-def _join(pdfs: list[tuple[bytes, int | None]], path: Path, heading: str) -> None:
-    """The combined file for printing: every letter starts on an odd page (duplex)."""
+def _join(halves: list, path: Path, heading: str) -> None:
+    """The combined file for printing: every letter starts on an odd page (duplex), joined where
+    needed by a back page as Typst makes them (with the page's own background, the sample data's
+    EXEMPEL mark)."""
     import io
 
     import pikepdf
 
     with pikepdf.new() as combined:
         back = None
-        for pdf, back_page in pdfs:
-            document = pikepdf.open(io.BytesIO(pdf))
-            if len(combined.pages) % 2:  # the next letter starts on an odd page: a back page as Typst makes them
+        for document, back_page in halves:
+            if len(combined.pages) % 2:  # the next letter starts on an odd page
                 if back is not None:
                     combined.pages.append(back)
                 else:

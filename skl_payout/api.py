@@ -5,9 +5,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from . import resources
 from .errors import PayoutError, error
+
+if TYPE_CHECKING:
+    from .pipeline import Result
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,14 @@ class RunWritten:
     base: object = None  # a what-if scenario: the run of the rule file as it stands, compared against
 
 
-def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False, overrides: list | None = None):
+def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool = False, overrides: list | None = None,
+        meanwhile: Callable[[Result], object] | None = None):
     """Compute and write out/<year>/ atomically: CSVs, report, Excel list, and run.json last.
 
-    `swedish_csv` adds the CSVs for Swedish Excel (utbetalningar.csv, totalt.csv, potter.csv)."""
+    `swedish_csv` adds the CSVs for Swedish Excel (utbetalningar.csv, totalt.csv, potter.csv).
+    `meanwhile(result)`: the caller's own work on the result (the CLI renders its summary), done
+    while the workbook is still being written; before anything is put in place, so a failure
+    still leaves the earlier output as it was."""
     from .outputs import write_manifest, write_run, write_swedish_csvs
     from .parallel import beside
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
@@ -112,6 +120,8 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
                 from .report import write_report
 
                 written.append(write_report(result, stage, inp.rules_path).name)
+            if meanwhile is not None:
+                meanwhile(result)
             return written
 
         def workbook() -> str:

@@ -488,6 +488,7 @@ def test_the_workbook_written_beside_the_run_fails_the_run_when_it_fails(two_dat
     done = invoke(*args)
     assert done.exit_code == 1 and "no space left for the workbook" in done.stderr and "free some space" in done.stderr
     assert snapshot(out) == before and not leftovers(tmp_path)
+    assert "Payout run" not in done.stdout  # the summary, rendered while the workbook was written, is not shown
 
     def dies(result, folder):
         os.kill(os.getpid(), signal.SIGKILL)  # the child only: this runs where the workbook is written
@@ -609,3 +610,30 @@ def test_an_interrupt_says_truly_whether_the_new_output_is_in_place(two_datasets
     assert snapshot(out) != earlier and (out / "run.json").is_file()
     safefs.tidy(out)
     assert not leftovers(tmp_path)
+
+
+def test_a_finished_command_ends_with_everything_printed_and_its_exit_code(tmp_path):
+    """The CLI leaves without the interpreter's teardown (cli._leave): what it printed must still
+    reach a pipe whole, in order, with the command's own exit code."""
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "skl_payout", "run", "--year", "2011", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.index("Payout run 2011") < done.stdout.index("Wrote payouts.csv")
+    assert done.stdout.rstrip().endswith(str(out)) and "Gotland" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["payouts.csv", "totals.csv", "summary.csv", "trace.json",
+                                                            "report.html", "payouts.xlsx", "run.json"])
+    done = subprocess.run([sys.executable, "-m", "skl_payout", "run", "--year", "1999"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "1999" in done.stderr
+
+
+def test_leaving_waits_for_a_running_thread(tmp_path):
+    """Skipping the teardown would cut a thread short (a library user's, say): then the ordinary exit is used."""
+    flag = tmp_path / "flag"
+    code = ("import threading, time\n"
+            "from skl_payout import cli\n"
+            f"threading.Thread(target=lambda: (time.sleep(0.3), open({str(flag)!r}, 'w').write('done'))).start()\n"
+            "cli._leave(3)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 3 and flag.read_text() == "done", done.stderr

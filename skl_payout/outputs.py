@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import platform
@@ -108,13 +109,19 @@ def write_swedish_csvs(result: Result, folder: Path) -> list[str]:
 
 
 def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple:
+    """Looked up once per process: the installed libraries do not change under a running program."""
     versions = {}
     for name in LIBRARIES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    return versions
+    return tuple(versions.items())
 
 
 def manifest(result: Result, rules_path: Path, options: dict, also_read: tuple = ()) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import functools
 import gc
-import json
 import os
 import signal
 import sys
@@ -54,6 +53,12 @@ class _LazyConsole:
 
     def __getattr__(self, name: str):
         return getattr(self.real, name)
+
+
+def _dumps(payload, **options) -> str:
+    import json  # not for `--help`, which imports nothing heavy
+
+    return json.dumps(payload, **options)
 
 
 def escape(text: str) -> str:
@@ -363,7 +368,7 @@ def validate(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, da
             continue
         reports.append(check(t.rules_path, t.data_dir, t.year))
     if as_json:
-        emit(json.dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
+        emit(_dumps({"ok": all(r.ok for r in reports), "reports": [r.as_dict() for r in reports]},
                          indent=2, ensure_ascii=False))
     else:
         for report in reports:
@@ -475,7 +480,7 @@ def explain(
                    "total_sek": sum(i["total_sek"] for i in items)}
         if len(items) == 1:
             payload.update(items[0])
-        emit(json.dumps(payload, indent=2, ensure_ascii=False))
+        emit(_dumps(payload, indent=2, ensure_ascii=False))
         return
     for item in items:
         for line in as_text(item):
@@ -526,7 +531,7 @@ def whatif(
         result, written = api.run(inp, target, overrides=fixed)
         people, pots = W.comparison(written.base, result)
         if as_json:
-            emit(json.dumps({"overrides": [str(o) for o in fixed], "pots": [dict(zip(W.POT_COMPARISON_COLUMNS, p))
+            emit(_dumps({"overrides": [str(o) for o in fixed], "pots": [dict(zip(W.POT_COMPARISON_COLUMNS, p))
                              for p in pots], "recipients": [dict(zip(W.COMPARISON_COLUMNS, p)) for p in people
                                                             if p[5] or p[6] or p[7]]}, indent=2, ensure_ascii=False))
             return
@@ -545,7 +550,7 @@ def whatif(
         result, written = api.sweep(inp, plan, target, axis, step)
     if as_json:
         columns, rows, _, _ = W.sweep_tables(result)
-        emit(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, ensure_ascii=False))
+        emit(_dumps([dict(zip(columns, r)) for r in rows], indent=2, ensure_ascii=False))
         return
     console.print(f"{len(plan)} scenarios ({result.fast} through the compiled pots, {len(plan) - result.fast} "
                   f"through the full engine). Wrote {', '.join(written)} to {target}", highlight=False)
@@ -589,7 +594,7 @@ def diff(
     if csv_path is not None:
         write_diff_csv(d, csv_path, (out_a, out_b))
     if as_json:
-        emit(json.dumps({"changes": d.changes, "withheld": d.withheld, "inputs": d.inputs, "net_sek": d.net_sek},
+        emit(_dumps({"changes": d.changes, "withheld": d.withheld, "inputs": d.inputs, "net_sek": d.net_sek},
                         indent=2, ensure_ascii=False))
         return
     if d.inputs:

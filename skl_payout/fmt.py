@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 LOCALE = "sv_SE"
 NBSP = "\u00a0"
@@ -55,12 +56,22 @@ def measure_percent(value: Fraction, thresholds: Fraction | list[Fraction], nbsp
     measure meets (50 % and 70 %), so one letter shows one value for it. The verdict always comes from
     the exact comparison, never from this text.
     """
-    exact = value * 100
-    limits = [t * 100 for t in (thresholds if isinstance(thresholds, list) else [thresholds])]
+    thresholds = thresholds if isinstance(thresholds, list) else [thresholds]
+    # in whole numbers (this runs for every measure of every row and letter): the measure n/d percent,
+    # each limit a/b percent, and a shown value w/10^p rounded half up, w = floor(n·10^p/d + 1/2)
+    n, d = value.numerator * 100, value.denominator
+    sides = [(t.numerator * 100, t.denominator, n * t.denominator >= t.numerator * 100 * d) for t in thresholds]
     for places in range(1, 7):
-        shown = _rounded(exact, places, ROUND_HALF_UP)
-        if all((shown >= limit) == (exact >= limit) for limit in limits):
-            return _percent_text(shown, places, nbsp)
+        scale = 10**places
+        whole = (2 * n * scale + d) // (2 * d)
+        if all((whole * b >= a * scale) == above for a, b, above in sides):
+            if whole < 0:
+                return _percent_text(Decimal(whole).scaleb(-places), places, nbsp)
+            units, decimals = divmod(whole, scale)
+            space = NBSP if nbsp else " "
+            return f"{units:,}".replace(",", space) + f",{decimals:0{places}d}{space}%"
+    exact = value * 100
+    limits = [t * 100 for t in thresholds]
     shown = _rounded(exact, 6, ROUND_HALF_UP)
     for limit in limits:  # beyond six places, round towards the true side of each threshold it would cross
         if (shown >= limit) != (exact >= limit):
@@ -85,6 +96,7 @@ def _percent_text(shown: Decimal, places: int, nbsp: bool) -> str:
     return text if nbsp else text.replace(NBSP, " ")
 
 
+@lru_cache(maxsize=256)  # a rule file has a handful of thresholds, said in every row
 def threshold_percent(value: Fraction, nbsp: bool = True) -> str:
     """A threshold as written in the agreement: '50 %', '100 %', '33,3333 %' only if it must."""
     for places in range(0, 5):

@@ -396,3 +396,8 @@ def test_shares_are_written_as_babel_writes_them_for_swedish(num, den, places):
     assert fmt.decimal_text(value, places) == format_decimal(value, format=pattern, locale="sv_SE")
     assert fmt.decimal_kr(value) == format_decimal(value, format=pattern, locale="sv_SE") + "\u00a0kr"
     assert isinstance(value, Decimal)
+    # thousands, decimals with leading zeros, and plain spaces, as babel's Swedish pattern writes them
+    assert fmt.measure_percent(Fraction(123456), Fraction(1, 2)) == "12\u00a0345\u00a0600,0\u00a0%"
+    assert fmt.measure_percent(Fraction(123456), Fraction(1, 2), nbsp=False) == "12 345 600,0 %"
+    assert fmt.measure_percent(Fraction(1, 2000), Fraction(1, 1000)) == "0,05\u00a0%"
+    assert fmt.measure_percent(Fraction(10001, 1000000), Fraction(1, 100), nbsp=False) == "1,0 %"

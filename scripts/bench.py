@@ -174,7 +174,8 @@ def test_suite() -> None:
     import sys
 
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "-p", "no:cacheprovider"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadgroup",
+                           "-p", "no:cacheprovider"], capture_output=True,
                           text=True)
     seconds = time.perf_counter() - start
     summary = (done.stdout.strip().splitlines() or ["?"])[-1]

@@ -200,3 +200,12 @@ def pdf_letters(tmp_path_factory):
             pages = page_texts(out / "letters" / "samtliga-brev-2011.pdf")
             texts.write_text(json.dumps(pages), encoding="utf-8")
     return out, json.loads(texts.read_text(encoding="utf-8"))
+
+
+def pytest_collection_modifyitems(items):
+    """Under `pytest -n auto --dist loadgroup` (make test), a module's tests run in one worker, so each
+    module-scoped fixture (clean runs, rendered letters) is made once, not once per worker; the tests
+    that share the session's rendered PDF letters run together for the same reason."""
+    for item in items:
+        group = "pdf-letters" if "pdf_letters" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

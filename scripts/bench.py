@@ -174,7 +174,7 @@ def test_suite() -> None:
     import sys
 
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadgroup",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile",
                            "-p", "no:cacheprovider"], capture_output=True,
                           text=True)
     seconds = time.perf_counter() - start

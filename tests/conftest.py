@@ -202,10 +202,28 @@ def pdf_letters(tmp_path_factory):
     return out, json.loads(texts.read_text(encoding="utf-8"))
 
 
-def pytest_collection_modifyitems(items):
-    """Under `pytest -n auto --dist loadgroup` (make test), a module's tests run in one worker, so each
-    module-scoped fixture (clean runs, rendered letters) is made once, not once per worker; the tests
-    that share the session's rendered PDF letters run together for the same reason."""
-    for item in items:
-        group = "pdf-letters" if "pdf_letters" in getattr(item, "fixturenames", ()) else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """`sample_run(year, folder)`: a copy of `skl-payout run --year YEAR` on the shipped sample data, in
+    `folder`. The run itself is made once per session, even across xdist workers; a run folder records
+    its inputs, never its own place, so a copy is that run (tests that start from a plain run need not
+    compute it again)."""
+    import fcntl
+    import shutil
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' common folder
+
+    def copy(year: int, folder: Path) -> Path:
+        pristine = shared / "sample-runs" / str(year)
+        with open(shared / "sample-runs.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (pristine / "run.json").exists():
+                done = cli("run", "--year", str(year), "--out", str(pristine))
+                assert done.returncode == 0, done.stderr
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(pristine, folder)
+        return folder
+
+    return copy

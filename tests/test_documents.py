@@ -25,9 +25,9 @@ def plain(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def run_2011(tmp_path_factory) -> Path:
+def run_2011(tmp_path_factory, sample_run) -> Path:
     out = tmp_path_factory.mktemp("run") / "2011"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    sample_run(2011, out)
     return out
 
 

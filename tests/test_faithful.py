@@ -52,10 +52,10 @@ def test_2010_table_pays_dalarna_3_million_and_validate_names_the_printed_figure
     assert re.search(r"source discrepancy: the source prints 2 500 000 kr for 20", result.stdout)
 
 
-def test_a_county_whose_plan_is_not_approved_has_its_amount_withheld(tmp_path):
+def test_a_county_whose_plan_is_not_approved_has_its_amount_withheld(tmp_path, sample_run):
     """2011 sample data: one county's action plan is not approved (sample_data/BOUNDARIES.txt)."""
     out = tmp_path / "out"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    sample_run(2011, out)
     with open(out / "summary.csv", encoding="utf-8") as fh:
         assert next(csv.reader(fh)) == ["pot", "budget_sek", "paid_sek", "withheld_sek", "unpaid_sek", "eligible",
                                         "qualified"]
@@ -216,9 +216,9 @@ def test_validate_notes_gotland_and_the_regiondelar():
                in p["message"] for p in report["problems"])
 
 
-def test_report_and_run_json_show_the_assumptions(tmp_path):
+def test_report_and_run_json_show_the_assumptions(tmp_path, sample_run):
     out = tmp_path / "out"
-    assert cli("run", "--year", "2014", "--out", str(out)).returncode == 0
+    sample_run(2014, out)
     html = (out / "report.html").read_text(encoding="utf-8")
     rules = load_rules(RULES / "2014.yaml")
     assert "Antaganden och källkonflikter" in html
@@ -361,12 +361,12 @@ def test_many_rows_above_100_percent_are_counted_not_flooded(sample_copy):
     assert text.stdout.rstrip().splitlines()[-1].startswith("2011: valid")
 
 
-def test_diff_shows_withheld_money_released(sample_copy, tmp_path):
+def test_diff_shows_withheld_money_released(sample_copy, tmp_path, sample_run):
     data = sample_copy(2011)
     plans = data / "action_plans.csv"
     plans.write_text(plans.read_text(encoding="utf-8").replace("nej", "ja"), encoding="utf-8")
     a, b = tmp_path / "a", tmp_path / "b"
-    assert cli("run", "--year", "2011", "--out", str(a)).returncode == 0
+    sample_run(2011, a)
     assert cli("run", "--year", "2011", "--data", str(data), "--out", str(b)).returncode == 0
     report = json.loads(cli("diff", str(a), str(b), "--json").stdout)
     assert [(c["code"], c["change_sek"]) for c in report["changes"]] == [("06", 2_500_000)]

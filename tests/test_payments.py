@@ -22,10 +22,8 @@ def attested(out: Path) -> None:
 
 
 @pytest.fixture
-def run(tmp_path) -> Path:
-    out = tmp_path / "runs" / "2011"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
-    return out
+def run(tmp_path, sample_run) -> Path:
+    return sample_run(2011, tmp_path / "runs" / "2011")
 
 
 def issued_xml(out: Path) -> tuple[Path, etree._Element]:
@@ -214,9 +212,9 @@ def test_a_year_is_paid_once_across_run_folders_and_corrections_chain(run, tmp_p
     assert done.returncode == 0 and "Nothing to pay" in done.stdout and not list((c / "payments").glob("*.xml"))
 
 
-def test_paid_must_be_a_run_of_the_same_agreement(run, tmp_path):
+def test_paid_must_be_a_run_of_the_same_agreement(run, tmp_path, sample_run):
     other = tmp_path / "runs" / "2010"
-    assert cli("run", "--year", "2010", "--out", str(other)).returncode == 0
+    sample_run(2010, other)
     attested(other)
     assert cli("payments", str(other)).returncode == 0
     attested(run)

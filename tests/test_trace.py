@@ -115,18 +115,18 @@ def test_letters_and_explain_work_when_the_data_folder_is_gone(tmp_path):
     assert cli("verify", str(out)).returncode == 1  # verify recomputes, so it needs the data: it says so
 
 
-def test_run_records_the_trace_and_verify_checks_it(tmp_path):
+def test_run_records_the_trace_and_verify_checks_it(tmp_path, sample_run):
     out = tmp_path / "out"
-    assert cli("run", "--year", "2014", "--out", str(out)).returncode == 0
+    sample_run(2014, out)
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert "trace.json" in manifest["outputs"]
     done = cli("verify", str(out))
     assert done.returncode == 0 and "identical trace.json" in done.stdout
 
 
-def test_a_tampered_trace_is_refused(tmp_path):
+def test_a_tampered_trace_is_refused(tmp_path, sample_run):
     out = tmp_path / "out"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    sample_run(2011, out)
     path = out / "trace.json"
     path.write_text(path.read_text(encoding="utf-8").replace('"paid_sek":7000000', '"paid_sek":7000001', 1),
                     encoding="utf-8")
@@ -193,7 +193,7 @@ def test_each_money_invariant_fails_on_a_corrupt_trace(name, sample_trace):
     assert words in str(caught.value), str(caught.value)
 
 
-def test_the_invariants_hold_under_python_dash_O(tmp_path):
+def test_the_invariants_hold_under_python_dash_O(tmp_path, sample_run):
     """No money check is an assert: python -O must still refuse a corrupt trace."""
     import subprocess
     import sys
@@ -202,7 +202,7 @@ def test_the_invariants_hold_under_python_dash_O(tmp_path):
               "t=json.load(open(sys.argv[1])); t['subpots'][0]['paid_sek']+=1\n"
               "try:\n  from_dict(t); print('accepted')\nexcept PayoutError: print('refused')\n")
     out = tmp_path / "out"
-    assert cli("run", "--year", "2010", "--out", str(out)).returncode == 0
+    sample_run(2010, out)
     done = subprocess.run([sys.executable, "-O", "-c", script, str(out / "trace.json")], capture_output=True, text=True)
     assert done.stdout.strip() == "refused", done.stderr
 
@@ -212,13 +212,13 @@ def test_no_money_check_is_an_assert():
     assert not re.search(r"^\s*assert\b", source, re.M)
 
 
-def test_diff_says_why_an_amount_moved(tmp_path):
+def test_diff_says_why_an_amount_moved(tmp_path, sample_run):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE / "2011", data)
     path = data / "palliativregistret.csv"
     path.write_text(path.read_text(encoding="utf-8").replace("\n1290,341,684\n", "\n1290,342,684\n"), encoding="utf-8")
     a, b = tmp_path / "a", tmp_path / "b"
-    assert cli("run", "--year", "2011", "--out", str(a)).returncode == 0
+    sample_run(2011, a)
     assert cli("run", "--year", "2011", "--data", str(data), "--out", str(b)).returncode == 0
     changes = {c["code"]: c for c in json.loads(cli("diff", str(a), str(b), "--json").stdout)["changes"]}
     assert "PAL-50/kommun: andel registrerade dödsfall: numerator 341 -> 342; below_threshold -> met" in \
@@ -227,9 +227,9 @@ def test_diff_says_why_an_amount_moved(tmp_path):
     assert any("key sum of those sharing it" in w for w in other["why"])  # the others lost to the newcomer
 
 
-def test_a_recorded_run_is_refused_for_another_year_or_without_its_trace(tmp_path):
+def test_a_recorded_run_is_refused_for_another_year_or_without_its_trace(tmp_path, sample_run):
     out = tmp_path / "out"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    sample_run(2011, out)
     done = cli("explain", "0114", "--year", "2010", "--out", str(out))
     assert done.returncode == 1 and "holds the run for 2011, not 2010" in done.stderr
     done = cli("letters", "--year", "2014", "--out", str(out), "--format", "md")

@@ -21,9 +21,9 @@ from skl_payout.rules import load_rules
 
 
 @pytest.fixture(scope="module")
-def run_2011(tmp_path_factory) -> Path:
+def run_2011(tmp_path_factory, sample_run) -> Path:
     out = tmp_path_factory.mktemp("trust") / "2011"
-    assert cli("run", "--year", "2011", "--out", str(out)).returncode == 0
+    sample_run(2011, out)
     return out
 
 

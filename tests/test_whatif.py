@@ -241,9 +241,9 @@ def test_a_sweep_applies_the_same_gate_as_run(tmp_path):
         assert alone.returncode == 1 and swept.returncode == 1, (extra, swept.stdout)
 
 
-def test_whatif_never_replaces_a_run_and_a_scenario_gets_no_letters(tmp_path):
+def test_whatif_never_replaces_a_run_and_a_scenario_gets_no_letters(tmp_path, sample_run):
     run = tmp_path / "run"
-    assert cli("run", "--year", "2011", "--out", str(run)).returncode == 0
+    sample_run(2011, run)
     before = (run / "totals.csv").read_bytes()
     done = cli("whatif", "--year", "2011", "--set", "PAL-50.at_least=45%", "--out", str(run))
     assert done.returncode == 1 and "never replaces a run" in done.stderr

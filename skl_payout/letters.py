@@ -254,9 +254,11 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
 
     def render(group: list[Letter]) -> str:
         try:
-            return template.render({**base, "letters": group})
+            text = template.render({**base, "letters": group})
         except TemplateError as exc:
             raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
+        _names_its_recipients(text, group, fmt_name, templates / FORMATS[fmt_name])
+        return text
 
     if fmt_name == "pdf" and letters:
         _write_pdfs(jobs, render, letters, everyone, progress, base["logo"])
@@ -267,6 +269,30 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
         if progress:
             progress(count, len(sources))
     return [path for path, _ in jobs]
+
+
+def _names_its_recipients(text: str, group: list[Letter], fmt_name: str, template: Path) -> None:
+    """Every letter names its own recipient and amount: a template that skips a letter, or writes another
+    recipient's in its place (`letters[0]` inside the loop), must not write a letter that cannot be sent. In a file of
+    many letters, each letter's part runs from its recipient's first mark to the next letter's."""
+    from markupsafe import escape
+
+    spelled = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name, lambda v: str(escape(v)))
+    folded = text.casefold()
+    parts = {letter.mark: folded for letter in group}
+    if len(group) > 1:
+        starts = sorted((folded.find(f'"{letter.mark}"'), letter.mark) for letter in group)
+        if starts[0][0] >= 0:  # every letter marked (the shipped template): each is checked in its own part
+            ends = [start for start, _ in starts[1:]] + [len(folded)]
+            parts = {mark: folded[start:end] for (start, mark), end in zip(starts, ends)}
+    for letter in group:
+        part = parts[letter.mark]
+        if spelled(letter.addressee).casefold() not in part or spelled(letter.total_text).casefold() not in part:
+            raise PayoutError(error(
+                str(template), f"the letter to {letter.addressee} ({letter.type} {letter.code}) does not name its "
+                f"recipient and its amount ({letter.total_text}): the template skipped it or wrote another "
+                "recipient's letter in its place",
+                "inside the loop over letters, use `letter` (letter.addressee, letter.total), not letters[0]"))
 
 
 def _write_pdfs(jobs, render, letters: list[Letter], everyone: list[Letter], progress, logo: dict | None = None) -> None:

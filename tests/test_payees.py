@@ -172,6 +172,39 @@ def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipien
         assert f"Belopp som betalas ut till {payees[row['recipient_type'], row['code']]}: {amount}" in \
             " ".join(text.split()), (single.name, text[:600])
 
+@pytest.mark.parametrize("fmt, edit", [
+    ("pdf", ("{% for letter in letters %}", "{% for letter in letters %}{% set letter = letters[0] %}")),  # one, repeated
+    ("md", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),  # skips one
+    ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),
+    ("pdf", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),
+], ids=["pdf-letters0", "md-skips", "html-skips", "pdf-skips"])
+def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tmp_path, fmt, edit):
+    """A letter that does not name its own recipient cannot be sent: such a template is refused, with
+    the recipient named, and no letter is written (before, a skipped letter was a blank file, and
+    `letters[0]` inside the loop put the first recipient's name into every letter of the print file)."""
+    from conftest import ROOT, snapshot, write_dataset
+    from test_faults import LANDSTING, kommuner
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    source = templates / {"pdf": "letter.typ.j2", "md": "letter.md.j2", "html": "letter.html.j2"}[fmt]
+    text = source.read_text(encoding="utf-8")
+    assert edit[0] in text
+    source.write_text(text.replace(*edit), encoding="utf-8")
+    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
+    out = tmp_path / "out"
+    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    before = snapshot(out)
+    done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", fmt)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())
+    assert "does not name its recipient and its amount" in said and "letters[0]" in said and str(source.name) in said
+    assert ("Upplands Väsby" if "0114" in edit[1] else "Stockholm") in said  # the first letter that is not right
+    assert snapshot(out) == before and not (out / "letters").exists()
+    unchanged = cli("letters", "--out", str(out), "--format", fmt)  # the shipped template names everyone
+    assert unchanged.returncode == 0, unchanged.stderr
+
+
 def test_the_typst_sources_never_lie_loose_in_tmp(tmp_path, monkeypatch):
     """They hold every payee's name, account and amount: they are written in the hidden staging folder
     beside the output (which the next command tidies if this one is killed), and gone afterwards."""

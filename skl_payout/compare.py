@@ -8,9 +8,12 @@ import re
 import io
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .data import sha256
 from .errors import PayoutError, error
@@ -295,6 +298,25 @@ def verify(out: Path) -> Verification:
     return check
 
 
+@contextmanager
+def _scratch(out: Path) -> Iterator[str]:
+    """The folder `verify` reruns in, with copies of the run's inputs (payees' accounts included): beside
+    the run, hidden and named as the tool's staging folders, so that if `verify` is killed the next
+    command there removes it (never left in the system's temporary folder for good). Only where the
+    run's folder cannot be written (a read-only share) is the system's temporary folder used."""
+    from .safefs import stage_prefix
+
+    target = out.resolve()
+    try:
+        tmp = tempfile.mkdtemp(prefix=stage_prefix(target, "new"), dir=target.parent)
+    except OSError:
+        tmp = tempfile.mkdtemp(prefix="skl-payout-verify-")
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _verify(out: Path) -> Verification:
     from . import api
     from .safefs import read_manifest
@@ -313,7 +335,7 @@ def _verify(out: Path) -> Verification:
             check.missing.append(name)
         elif sha256(path) != digest:
             check.different.append(f"{name} (changed since the run: its SHA-256 differs from run.json)")
-    with tempfile.TemporaryDirectory() as tmp:
+    with _scratch(out) as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
         rules = Path(tmp) / Path(manifest["rules"]["path"]).name

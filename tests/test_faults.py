@@ -637,3 +637,27 @@ def test_leaving_waits_for_a_running_thread(tmp_path):
             "cli._leave(3)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 3 and flag.read_text() == "done", done.stderr
+
+
+def test_verify_killed_at_any_step_leaves_no_copy_of_the_inputs_for_good(two_datasets, tmp_path, monkeypatch):
+    """`verify` reruns a run from copies of its inputs (payees' accounts included). Killed at any step,
+    it leaves them only in a hidden staging folder beside the run, which the next command there
+    removes; never in the system's temporary folder."""
+    from skl_payout.compare import verify
+
+    a, _ = two_datasets
+    out = tmp_path / "out"
+    run_into(a, out)()
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    step = 1
+    while forked(step, lambda: verify(out)):
+        assert not list(system_tmp.iterdir()), f"step {step}: {list(system_tmp.iterdir())}"
+        left = [p for p in tmp_path.iterdir() if ".skl-payout-" in p.name]
+        done = invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(out))
+        assert done.exit_code == 0, done.stderr
+        assert not [p for p in left if p.exists()], f"step {step}: the next command left {left}"
+        step += 1
+    assert step > 5  # it was killed in the middle of its work, not only at the start
+    assert not list(system_tmp.iterdir()) and not leftovers(tmp_path)

@@ -17,6 +17,7 @@ import threading
 from typing import Callable, TypeVar
 
 from .errors import PayoutError, error
+from .safefs import drop_inherited_locks
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -46,6 +47,7 @@ def beside(other: Callable[[], A], own: Callable[[], B], what: str) -> tuple[A, 
         status = 1
         try:
             os.close(read_end)
+            drop_inherited_locks()  # the folder's lock is the parent's: it must end when the parent does
             _die_with(parent)
             try:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -182,9 +182,25 @@ def locked(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             raise PayoutError(error(str(folder), "another skl-payout command is writing here right now",
                                     "wait for it to finish, then run again")) from None
+        _HELD.add(fd)
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)
+
+
+_HELD: set[int] = set()  # the descriptors of the folder locks this process holds
+
+
+def drop_inherited_locks() -> None:
+    """In a forked child: close its copies of the parent's lock descriptors. A lock lasts while any copy
+    is open, so a child holding them would keep the folder locked after its parent was killed."""
+    for fd in list(_HELD):
+        _HELD.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def tidy(target: Path) -> None:

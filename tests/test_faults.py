@@ -661,3 +661,26 @@ def test_verify_killed_at_any_step_leaves_no_copy_of_the_inputs_for_good(two_dat
         step += 1
     assert step > 5  # it was killed in the middle of its work, not only at the start
     assert not list(system_tmp.iterdir()) and not leftovers(tmp_path)
+
+
+def test_the_workbook_writer_holds_no_copy_of_the_folders_lock(two_datasets, tmp_path, monkeypatch):
+    """A lock lasts while any copy of its descriptor is open: the forked writer closes its copies, so a
+    killed command never leaves its folder locked for as long as the writer takes to die."""
+    from skl_payout import excel, parallel
+    from skl_payout.errors import PayoutError, error
+
+    if not parallel.can_fork() or not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs fork and /proc")
+    a, _ = two_datasets
+    real = excel.write_excel
+
+    def checked(result, folder):
+        held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                if os.path.realpath(f"/proc/self/fd/{fd}") == str(tmp_path.resolve())]
+        if held:
+            raise PayoutError(error("writer", f"holds the folder's lock: {held}"))
+        return real(result, folder)
+
+    monkeypatch.setattr(excel, "write_excel", checked)
+    done = invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(tmp_path / "out"))
+    assert done.exit_code == 0, done.stderr

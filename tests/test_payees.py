@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -136,6 +137,23 @@ def test_marks_that_overlap_run_backwards_or_name_others_are_not_used_to_cut_let
     assert _ranges(two, marks((a, 1), ("kommun:0117", 3)), marks((a, 1), ("kommun:0117", 3))) is None  # a stranger
 
 
+def run_with_edited_template(tmp_path: Path, name: str, edit: tuple[str, str]) -> tuple[Path, Path, Path]:
+    """The shipped templates with one edit to `name`, and a run of a small data set: (templates, data, out)."""
+    from conftest import ROOT, write_dataset
+    from test_faults import LANDSTING, kommuner
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    source = templates / name
+    text = source.read_text(encoding="utf-8")
+    assert edit[0] in text
+    source.write_text(text.replace(*edit), encoding="utf-8")
+    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
+    out = tmp_path / "out"
+    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    return templates, data, out
+
+
 @pytest.mark.parametrize("edit", [
     ("{% for letter in letters %}", '{% for letter in letters|sort(attribute="addressee", reverse=true) %}'),
     ("page: here().page()", "page: here().page() + 2"),  # marks that misstate their pages
@@ -147,18 +165,9 @@ def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipien
     marked ranges tile the document (else each letter is compiled on its own)."""
     from pypdf import PdfReader
 
-    from conftest import ROOT, read_csv, write_dataset
-    from test_faults import LANDSTING, kommuner
+    from conftest import read_csv
 
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", templates)
-    source = templates / "letter.typ.j2"
-    text = source.read_text(encoding="utf-8")
-    assert edit[0] in text
-    source.write_text(text.replace(*edit), encoding="utf-8")
-    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
-    out = tmp_path / "out"
-    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    templates, data, out = run_with_edited_template(tmp_path, "letter.typ.j2", edit)
     done = cli("letters", "--out", str(out), "--templates", str(templates))
     assert done.returncode == 0, done.stderr
     payees = {(r["type"], r["code"]): r["payee"] for r in read_csv(data / "payees.csv")}
@@ -182,23 +191,15 @@ def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tm
     """A letter that does not name its own recipient cannot be sent: such a template is refused, with
     the recipient named, and no letter is written (before, a skipped letter was a blank file, and
     `letters[0]` inside the loop put the first recipient's name into every letter of the print file)."""
-    from conftest import ROOT, snapshot, write_dataset
-    from test_faults import LANDSTING, kommuner
+    from conftest import snapshot
 
-    templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", templates)
-    source = templates / {"pdf": "letter.typ.j2", "md": "letter.md.j2", "html": "letter.html.j2"}[fmt]
-    text = source.read_text(encoding="utf-8")
-    assert edit[0] in text
-    source.write_text(text.replace(*edit), encoding="utf-8")
-    data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
-    out = tmp_path / "out"
-    assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
+    source = {"pdf": "letter.typ.j2", "md": "letter.md.j2", "html": "letter.html.j2"}[fmt]
+    templates, data, out = run_with_edited_template(tmp_path, source, edit)
     before = snapshot(out)
     done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", fmt)
     assert done.returncode == 1, done.stdout + done.stderr
     said = " ".join(done.stderr.split())
-    assert "does not name its recipient and its amount" in said and "letters[0]" in said and str(source.name) in said
+    assert "does not name its recipient and its amount" in said and "letters[0]" in said and source in said
     assert ("Upplands Väsby" if "0114" in edit[1] else "Stockholm") in said  # the first letter that is not right
     assert snapshot(out) == before and not (out / "letters").exists()
     unchanged = cli("letters", "--out", str(out), "--format", fmt)  # the shipped template names everyone

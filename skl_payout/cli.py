@@ -742,6 +742,9 @@ def main() -> None:
     except BrokenPipeError:  # `skl-payout ... | head`: the reader has gone; end quietly
         _flush_quietly()
         _leave(0)
+    except OSError as exc:  # `--help` or `--version` printed to a full disk: said, not a traceback
+        sys.stderr.write(f"error skl-payout: cannot write the output: {exc.strerror or exc}\n")
+        _leave(1)
 
 
 def _leave(code) -> None:
@@ -753,14 +756,13 @@ def _leave(code) -> None:
         code = 1
     if threading.active_count() > 1:  # never cut a thread short: the ordinary exit waits for it
         sys.exit(code)
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        pass
-    try:
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader has gone: the command still ends with its own exit code
+        except OSError:
+            code = code or 120  # what was printed is lost (a full disk): as Python itself ends then
     os._exit(code or 0)
 
 

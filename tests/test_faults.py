@@ -684,3 +684,13 @@ def test_the_workbook_writer_holds_no_copy_of_the_folders_lock(two_datasets, tmp
     monkeypatch.setattr(excel, "write_excel", checked)
     done = invoke("run", "--rules", str(RULES / "2011.yaml"), "--data", str(a), "--out", str(tmp_path / "out"))
     assert done.exit_code == 0, done.stderr
+
+
+@pytest.mark.parametrize("args", ["--help", "--version", "validate", "explain 0114 --year 2011"])
+def test_output_to_a_full_disk_is_a_failure_said_in_one_line(args):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m skl_payout {args} > /dev/full"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "No space left on device" in done.stderr or "disk is full" in done.stderr, done.stderr

@@ -290,18 +290,22 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     shown: list[str] = []
 
     def render(result) -> None:  # the summary rendered while the workbook is written, printed once all is written
-        with console.capture() as table, err_console.capture() as notes:
-            show_run(result, inp.rules_path.name)
-        shown.extend([table.get(), notes.get()])
+        try:
+            with console.capture() as table, err_console.capture() as notes:
+                show_run(result, inp.rules_path.name)
+            shown.extend([table.get(), notes.get()])
+        except OSError:  # the terminal cannot be written (a full disk): the run goes on, the summary comes after
+            shown.clear()
 
     result, written = api.run(inp, target, swedish_csv=swedish_csv, meanwhile=None if as_json else render)
     if as_json:
         emit((target / "run.json").read_text(encoding="utf-8"))
     else:
-        console.file.write(shown[0])
-        console.file.flush()
-        err_console.file.write(shown[1])
-        err_console.file.flush()
+        if shown:
+            _put(console, shown[0])
+            _put(err_console, shown[1])
+        else:
+            show_run(result, inp.rules_path.name)
         console.print(f"Wrote {', '.join(written.files)} to {target}")
     if written.letters_removed:
         err_console.print(f"[yellow]note[/yellow] the previous run's {written.letters_removed} letter file(s) in "
@@ -310,6 +314,17 @@ def run(year: Optional[int] = YearOpt, rules: Optional[Path] = RulesOpt, data: O
     elif written.letters_kept:
         console.print(f"Kept the {written.letters_kept} letter file(s) in {target / 'letters'}: the same rules and "
                       "data give the same results.")
+
+
+def _put(con, text: str) -> None:
+    """Text a console rendered earlier, written now; if the reader has gone, as rich itself does."""
+    try:
+        con.file.write(text)
+        con.file.flush()
+    except BrokenPipeError:
+        con.quiet = True
+        if con.file is sys.stdout:
+            _reader_gone()
 
 
 def show_run(result, rules_name: str) -> None:
@@ -757,6 +772,8 @@ def _leave(code) -> None:
     if threading.active_count() > 1:  # never cut a thread short: the ordinary exit waits for it
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed when the program started (`2>&-`)
+            continue
         try:
             stream.flush()
         except (BrokenPipeError, ValueError):

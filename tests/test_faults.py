@@ -694,3 +694,20 @@ def test_output_to_a_full_disk_is_a_failure_said_in_one_line(args):
                           capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert "No space left on device" in done.stderr or "disk is full" in done.stderr, done.stderr
+
+
+def test_a_run_whose_terminal_fails_still_writes_and_says_what_it_can(tmp_path):
+    """stderr closed, stdout's reader gone, stdout on a full disk: the run's output is written whole,
+    the exit code is the truth, and what can still be said on stderr is said (a hostile tester's cases)."""
+    def shell(line: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", line], cwd=ROOT, capture_output=True, text=True)
+
+    run = f"{sys.executable} -m skl_payout run --year 2011 --out"
+    closed = shell(f"{run} {tmp_path / 'a'} 2>&-")
+    assert closed.returncode == 0 and (tmp_path / "a" / "run.json").is_file(), closed.stderr
+    gone = shell(f"set -o pipefail; {run} {tmp_path / 'b'} | true")
+    assert gone.returncode == 0 and "Gotland" in gone.stderr and "Traceback" not in gone.stderr, gone.stderr
+    if Path("/dev/full").exists():
+        full = shell(f"{run} {tmp_path / 'c'} > /dev/full")
+        assert full.returncode == 1 and "disk is full" in full.stderr and "Traceback" not in full.stderr, full.stderr
+        assert (tmp_path / "c" / "run.json").is_file() and str(tmp_path / "c") not in full.stderr

@@ -181,13 +181,19 @@ def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipien
         assert f"Belopp som betalas ut till {payees[row['recipient_type'], row['code']]}: {amount}" in \
             " ".join(text.split()), (single.name, text[:600])
 
-@pytest.mark.parametrize("fmt, edit", [
-    ("pdf", ("{% for letter in letters %}", "{% for letter in letters %}{% set letter = letters[0] %}")),  # one, repeated
-    ("md", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),  # skips one
-    ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),
-    ("pdf", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}')),
-], ids=["pdf-letters0", "md-skips", "html-skips", "pdf-skips"])
-def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tmp_path, fmt, edit):
+@pytest.mark.parametrize("fmt, edit, said", [
+    ("pdf", ("{% for letter in letters %}", "{% for letter in letters %}{% set letter = letters[0] %}"),
+     "letter to Stockholm kommun (kommun 0180) does not show its recipient's name and amount"),  # one, repeated
+    ("pdf", ("*{{ letter.addressee }}* \\", "*{{ letters[0].addressee }}* \\"),  # the address block only
+     "letter to Stockholm kommun (kommun 0180) also names Upplands Väsby kommun"),
+    ("md", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),  # skips one
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
+    ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
+    ("pdf", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
+], ids=["pdf-letters0", "pdf-address-of-another", "md-skips", "html-skips", "pdf-skips"])
+def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tmp_path, fmt, edit, said):
     """A letter that does not name its own recipient cannot be sent: such a template is refused, with
     the recipient named, and no letter is written (before, a skipped letter was a blank file, and
     `letters[0]` inside the loop put the first recipient's name into every letter of the print file)."""
@@ -198,9 +204,8 @@ def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tm
     before = snapshot(out)
     done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", fmt)
     assert done.returncode == 1, done.stdout + done.stderr
-    said = " ".join(done.stderr.split())
-    assert "does not name its recipient and its amount" in said and "letters[0]" in said and source in said
-    assert ("Upplands Väsby" if "0114" in edit[1] else "Stockholm") in said  # the first letter that is not right
+    told = " ".join(done.stderr.split())
+    assert said in told and "letters[0]" in told and source in told, told
     assert snapshot(out) == before and not (out / "letters").exists()
     unchanged = cli("letters", "--out", str(out), "--format", fmt)  # the shipped template names everyone
     assert unchanged.returncode == 0, unchanged.stderr
@@ -222,3 +227,42 @@ def test_the_typst_sources_never_lie_loose_in_tmp(tmp_path, monkeypatch):
     assert seen and all(main.is_relative_to(out) and ".skl-payout-" in str(main) for main in seen), seen
     assert not any(main.exists() for main in seen)
     assert not [p for p in out.rglob("*") if ".typst-" in p.name or p.suffix == ".typ"]
+
+
+def test_a_letters_own_name_and_amount_are_whole_words_in_its_own_part():
+    """Names as whole words (Sala kommun is not in Uppsala kommun), amounts in any grouping but never
+    inside a larger one (500 000 kr is not in 2 500 000 kr), and a payee name that looks like a mark
+    does not move where a letter begins (the hostile tester's cases)."""
+    from types import SimpleNamespace
+
+    from skl_payout.errors import PayoutError
+    from skl_payout.letters import _OwnLetters
+
+    def letter(code, name, total):
+        return SimpleNamespace(mark=f"kommun:{code}", addressee=name, total=total, type="kommun", code=code,
+                               total_text=f"{total:,} kr".replace(",", "\u00a0"))
+
+    sala, uppsala = letter("1984", "Sala kommun", 500000), letter("0380", "Uppsala kommun", 2500000)
+    check = _OwnLetters([sala, uppsala], "md", Path("letter.md.j2"))
+    check("Till Sala kommun: 500\u00a0000 kr", [sala])
+    check("Till Sala kommun: 500000 kronor", [sala])  # a template's own spelling of the amount
+    check("Till Sala kommun: 500 000 kr", [sala])
+    for wrong in ("Till Uppsala kommun: 500 000 kr", "Till Sala kommun: 2 500 000 kr",
+                  "Till Sala kommun: 500 000 kr, som Uppsala kommun", ""):
+        with pytest.raises(PayoutError):
+            check(wrong, [sala])
+
+    def marked(who, name, amount):
+        return (f'#metadata((recipient: "{who.mark}")) <letter-start>\n*{name}* {amount}\n'
+                f'#metadata((recipient: "{who.mark}")) <letter-end>\n')
+
+    check = _OwnLetters([sala, uppsala], "pdf", Path("letter.typ.j2"))
+    both = marked(sala, "Sala kommun", "500 000 kr") + marked(uppsala, "Uppsala kommun", "2 500 000 kr")
+    check(both, [sala, uppsala])
+    spoofed = letter("1984", 'Sala kommun "kommun:0380"', 500000)  # a name quoting another letter's mark
+    check = _OwnLetters([spoofed, uppsala], "pdf", Path("letter.typ.j2"))
+    check(marked(spoofed, 'Sala kommun "kommun:0380"', "500 000 kr") + marked(uppsala, "Uppsala kommun", "2 500 000 kr"),
+          [spoofed, uppsala])
+    swapped = marked(sala, "Uppsala kommun", "500 000 kr") + marked(uppsala, "Uppsala kommun", "2 500 000 kr")
+    with pytest.raises(PayoutError, match="Sala kommun \\(kommun 1984\\) also names Uppsala kommun"):
+        _OwnLetters([sala, uppsala], "pdf", Path("letter.typ.j2"))(swapped, [sala, uppsala])

@@ -7,6 +7,7 @@ templates are rendered in a sandbox that can only load files from the templates 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import shutil
 import unicodedata
@@ -338,10 +339,12 @@ class _OwnLetters:
             raise PayoutError(error(str(self.template), said, "inside the loop over letters, use `letter` "
                                     "(letter.addressee, letter.total_text), not letters[0]"))
 
-    def _amount(self, total: int) -> re.Pattern:
-        groups = f"{total:,}".split(",")
-        digits = f"{self._GAP}?".join(groups)
-        return re.compile(rf"(?<!\d)(?<!\d{self._GAP}){digits}{self._GAP}*(?:kr|kronor|sek)(?!\w)")
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _amount(total: int) -> re.Pattern:
+        gap = _OwnLetters._GAP
+        digits = f"{gap}?".join(f"{total:,}".split(","))
+        return re.compile(rf"(?<!\d)(?<!\d{gap}){digits}{gap}*(?:kr|kronor|sek)(?!\w)")
 
 
 def _trie(words: list[str]) -> str:

@@ -758,7 +758,8 @@ def main() -> None:
         _flush_quietly()
         _leave(0)
     except OSError as exc:  # `--help` or `--version` printed to a full disk: said, not a traceback
-        sys.stderr.write(f"error skl-payout: cannot write the output: {exc.strerror or exc}\n")
+        if sys.stderr is not None:
+            sys.stderr.write(f"error skl-payout: cannot write the output: {exc.strerror or exc}\n")
         _leave(1)
 
 

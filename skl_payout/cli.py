@@ -786,6 +786,8 @@ def _leave(code) -> None:
 
 def _flush_quietly() -> None:
     """Flush what is left for stdout; if the reader has gone, drop it rather than print a traceback at exit."""
+    if sys.stdout is None:  # closed when the program started (`>&-`)
+        return
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):

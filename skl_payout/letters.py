@@ -276,25 +276,30 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
 
 
 class _OwnLetters:
-    """Every letter names its own recipient and amount, and no other recipient: a template that skips a
-    letter, or writes another recipient's name or letter in its place (`letters[0]` inside the loop),
-    must not write a letter that cannot be sent.
+    """Every letter shows its own recipient and amounts, and no other recipient: a template that skips
+    a letter, or writes another recipient's name, total or pot lines in it (`letters[0]` inside the
+    loop), must not write a letter that cannot be sent.
 
-    Names are matched as whole words (Sala kommun is not in Uppsala kommun), amounts in any digit
-    grouping before "kr"; another recipient's name is refused only where it is one of the letter's own
-    kind (a landsting's letter may well name a kommun of its county). In a file of many letters with the marks (`"kommun:0114")) <letter-start>`),
-    a letter's own name and amount are looked for from the previous letter's end mark to the next
-    letter's start mark, and other recipients' names are refused between its own marks; without the
-    marks, each letter's name and amount must be somewhere in the file."""
+    - Names are whole words (Sala kommun is not in Uppsala kommun). Another recipient's name is refused
+      only where it is of the letter's own kind (a landsting's letter may well name a kommun).
+    - Amounts may be written as people write them: any digit grouping (space, no-break space, point,
+      Typst's ~, HTML's &nbsp;), with ",00" or ":-", "kr", "kronor" or "SEK" before or after; never
+      inside a larger number. The total must be shown, and so must the amount of every pot whose
+      title the letter shows.
+    - In a file of many letters with the marks (`"kommun:0114")) <letter-start>`), a letter's own name
+      and amounts are looked for from the previous letter's end mark to the next letter's start mark,
+      other recipients' names between its own marks; without the marks, anywhere in the file. An HTML
+      letter counts only its body, without comments (not the page title)."""
 
     _MARK = re.compile(r'"([a-z]+:[0-9a-z]+)"\)\)\s*<letter-(start|end)>')  # values cannot write "<" unescaped
-    _GAP = "[ \u00a0\u202f]"
+    _HIDDEN = re.compile(r"<!--.*?-->|\A.*?<body[^>]*>", re.S)  # an HTML page's head and comments
 
     def __init__(self, everyone: list[Letter], fmt_name: str, template: Path):
         from markupsafe import escape
 
-        spelled = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name, lambda v: str(escape(v)))
-        self.name = {letter.mark: spelled(letter.addressee).casefold() for letter in everyone}
+        self.spelled = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name, lambda v: str(escape(v)))
+        self.html = fmt_name == "html"
+        self.name = {letter.mark: self.spelled(letter.addressee).casefold() for letter in everyone}
         self.spoken = {self.name[letter.mark]: letter.addressee for letter in everyone}
         self.types: dict[str, set[str]] = {}
         for letter in everyone:
@@ -304,6 +309,8 @@ class _OwnLetters:
 
     def __call__(self, text: str, group: list[Letter]) -> None:
         folded = text.casefold()
+        if self.html:
+            folded = self._HIDDEN.sub(lambda m: " " * len(m.group()), folded)  # the same length: marks keep their places
         whole = (0, len(folded))
         spans = {letter.mark: (whole, whole if len(group) == 1 else None) for letter in group}
         found: dict[tuple[str, str], int] = {}
@@ -324,32 +331,49 @@ class _OwnLetters:
 
         for letter in group:
             (first, last), strict = spans[letter.mark]
-            own = self.name[letter.mark]
-            others = set() if strict is None else {
-                name for name in names_in(*strict) - {own} if letter.type in self.types[name]}
-            whose = f"the letter to {letter.addressee} ({letter.type} {letter.code})"
-            if others:
-                said = f"{whose} also names {', '.join(sorted(self.spoken[o] for o in others))}: the template wrote " \
-                       "another recipient's name in it"
-            elif own not in names_in(first, last) or not self._amount(letter.total).search(folded, first, last):
-                said = f"{whose} does not show its recipient's name and amount ({letter.total_text}): the template " \
-                       "skipped it or wrote another recipient's letter in its place"
-            else:
-                continue
-            raise PayoutError(error(str(self.template), said, "inside the loop over letters, use `letter` "
-                                    "(letter.addressee, letter.total_text), not letters[0]"))
+            said = self._wrong(letter, folded, first, last, strict, names_in)
+            if said:
+                raise PayoutError(error(str(self.template), f"the letter to {letter.addressee} ({letter.type} "
+                                        f"{letter.code}) {said}", "inside the loop over letters, use `letter` "
+                                        "(letter.addressee, letter.total_text, letter.lines), not letters[0]"))
 
-    @staticmethod
-    @functools.lru_cache(maxsize=1024)
-    def _amount(total: int) -> re.Pattern:
-        gap = _OwnLetters._GAP
-        digits = f"{gap}?".join(f"{total:,}".split(","))
-        return re.compile(rf"(?<!\d)(?<!\d{gap}){digits}{gap}*(?:kr|kronor|sek)(?!\w)")
+    def _wrong(self, letter: Letter, folded: str, first: int, last: int, strict, names_in) -> str | None:
+        own = self.name[letter.mark]
+        others = set() if strict is None else {
+            name for name in names_in(*strict) - {own} if letter.type in self.types[name]}
+        if others:
+            named = ", ".join(sorted(self.spoken[o] for o in others))
+            return (f"also names {named}, another recipient: the template wrote another recipient's name in it "
+                    f"(or payees.csv gives {named} as a payee's name, a word the letters use)")
+        if own not in names_in(first, last):
+            return "does not show its recipient's name: the template skipped it or wrote another recipient's letter"
+        if not _amount(letter.total).search(folded, first, last):
+            return (f"does not show its amount, {letter.total_text} (digits, and kr, kronor or SEK): the template "
+                    "skipped it or wrote another recipient's amount")
+        for line in letter.lines:
+            title = self.spelled(line.title).casefold()
+            if title in folded[first:last] and not _amount(line.amount).search(folded, first, last):
+                return (f"shows the pot \u201c{line.title}\u201d without its amount for this recipient, "
+                        f"{line.amount_text}: the template wrote another recipient's pot lines")
+        return None
+
+
+_GAP = r"(?:[ \u00a0\u202f.~]|\\~|&nbsp;|&#160;|&#xa0;)"  # between digit groups, as people and formats write them
+
+
+@functools.lru_cache(maxsize=1024)
+def _amount(total: int) -> re.Pattern:
+    """An amount in kronor as a letter may show it (see _OwnLetters), never inside a larger number."""
+    digits = f"{_GAP}?".join(f"{total:,}".split(","))
+    after_digit = "".join(rf"(?<!\d{gap})" for gap in ("[ \u00a0\u202f.~]", r"\\~", "&nbsp;", "&#160;", "&#xa0;"))
+    figure = rf"(?<![\d.,]){after_digit}{digits}(?:,00|,\\?-)?(?!{_GAP}?\d)"  # \- and \~: as Typst escapes them
+    return re.compile(rf"(?:kr|sek){_GAP}*{figure}|{figure}{_GAP}*(?:kr\b|kronor|sek|:\\?-)")
 
 
 def _trie(words: list[str]) -> str:
     """One regular expression for many words, as a tree of their letters: scanning a file of 166 letters
-    for 332 names takes a tenth of the time of a plain alternation."""
+    for 332 names takes a tenth of the time of a plain alternation. A run of letters without a branch
+    is written in one piece, so a long name is no deeper than its branches."""
     tree: dict = {}
     for word in words:
         node = tree
@@ -358,7 +382,15 @@ def _trie(words: list[str]) -> str:
         node[""] = {}
 
     def pattern(node: dict) -> str:
-        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        branches = []
+        for ch, child in sorted(node.items()):
+            if not ch:
+                continue
+            run = [ch]
+            while "" not in child and len(child) == 1:  # one way on: no branch, no end of a word
+                (ch, child), = child.items()
+                run.append(ch)
+            branches.append(re.escape("".join(run)) + pattern(child))
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"

@@ -705,6 +705,9 @@ def test_a_run_whose_terminal_fails_still_writes_and_says_what_it_can(tmp_path):
     run = f"{sys.executable} -m skl_payout run --year 2011 --out"
     closed = shell(f"{run} {tmp_path / 'a'} 2>&-")
     assert closed.returncode == 0 and (tmp_path / "a" / "run.json").is_file(), closed.stderr
+    no_stdout = shell(f"{run} {tmp_path / 'd'} >&-")
+    assert no_stdout.returncode == 0 and "Traceback" not in no_stdout.stderr, no_stdout.stderr
+    assert (tmp_path / "d" / "run.json").is_file()
     gone = shell(f"set -o pipefail; {run} {tmp_path / 'b'} | true")
     assert gone.returncode == 0 and "Gotland" in gone.stderr and "Traceback" not in gone.stderr, gone.stderr
     if Path("/dev/full").exists():

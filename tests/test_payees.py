@@ -183,16 +183,22 @@ def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipien
 
 @pytest.mark.parametrize("fmt, edit, said", [
     ("pdf", ("{% for letter in letters %}", "{% for letter in letters %}{% set letter = letters[0] %}"),
-     "letter to Stockholm kommun (kommun 0180) does not show its recipient's name and amount"),  # one, repeated
+     "letter to Stockholm kommun (kommun 0180) does not show its recipient's name"),  # one, repeated
     ("pdf", ("*{{ letter.addressee }}* \\", "*{{ letters[0].addressee }}* \\"),  # the address block only
      "letter to Stockholm kommun (kommun 0180) also names Upplands Väsby kommun"),
     ("md", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),  # skips one
-     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
     ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),
-     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
     ("pdf", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}'),
-     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name and amount"),
-], ids=["pdf-letters0", "pdf-address-of-another", "md-skips", "html-skips", "pdf-skips"])
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
+    ("pdf", ("{% for line in letter.lines %}", "{% for line in letters[0].lines %}"),  # another's pot lines
+     "letter to Stockholm kommun (kommun 0180) shows the pot"),
+    ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}<!-- '
+              '{{ letters[0].addressee }} {{ letters[0].total_text }} -->'),  # in a comment, or the title, is not shown
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
+], ids=["pdf-letters0", "pdf-address-of-another", "md-skips", "html-skips", "pdf-skips", "pdf-lines-of-another",
+        "html-hidden"])
 def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tmp_path, fmt, edit, said):
     """A letter that does not name its own recipient cannot be sent: such a template is refused, with
     the recipient named, and no letter is written (before, a skipped letter was a blank file, and
@@ -240,14 +246,16 @@ def test_a_letters_own_name_and_amount_are_whole_words_in_its_own_part():
 
     def letter(code, name, total):
         return SimpleNamespace(mark=f"kommun:{code}", addressee=name, total=total, type="kommun", code=code,
-                               total_text=f"{total:,} kr".replace(",", "\u00a0"))
+                               total_text=f"{total:,} kr".replace(",", "\u00a0"), lines=[])
 
     sala, uppsala = letter("1984", "Sala kommun", 500000), letter("0380", "Uppsala kommun", 2500000)
     check = _OwnLetters([sala, uppsala], "md", Path("letter.md.j2"))
     check("Till Sala kommun: 500\u00a0000 kr", [sala])
     check("Till Sala kommun: 500000 kronor", [sala])  # a template's own spelling of the amount
     check("Till Sala kommun: 500 000 kr", [sala])
-    for wrong in ("Till Uppsala kommun: 500 000 kr", "Till Sala kommun: 2 500 000 kr",
+    for spelled in ("500.000 kr", "500 000,00 kr", "500 000:-", "SEK 500 000"):  # as Swedish letters write amounts
+        check(f"Till Sala kommun: {spelled}", [sala])
+    for wrong in ("Till Uppsala kommun: 500 000 kr", "Till Sala kommun: 2 500 000 kr", "Till Sala kommun: 500 000,50 kr",
                   "Till Sala kommun: 500 000 kr, som Uppsala kommun", ""):
         with pytest.raises(PayoutError):
             check(wrong, [sala])
@@ -266,3 +274,18 @@ def test_a_letters_own_name_and_amount_are_whole_words_in_its_own_part():
     swapped = marked(sala, "Uppsala kommun", "500 000 kr") + marked(uppsala, "Uppsala kommun", "2 500 000 kr")
     with pytest.raises(PayoutError, match="Sala kommun \\(kommun 1984\\) also names Uppsala kommun"):
         _OwnLetters([sala, uppsala], "pdf", Path("letter.typ.j2"))(swapped, [sala, uppsala])
+
+
+def test_a_very_long_payee_name_is_checked_not_a_crash():
+    """The names' pattern is a tree of letters; a long name without branches is one piece of it, so a
+    500-character name is no deeper than its branches (it was a RecursionError)."""
+    from types import SimpleNamespace
+
+    from skl_payout.letters import _OwnLetters
+
+    long = "V" * 600 + " kommun"
+    who = SimpleNamespace(mark="kommun:0114", addressee=long, total=5, type="kommun", code="0114",
+                          total_text="5 kr", lines=[])
+    other = SimpleNamespace(mark="kommun:0115", addressee="Vallentuna kommun", total=7, type="kommun", code="0115",
+                            total_text="7 kr", lines=[])
+    _OwnLetters([who, other], "md", Path("letter.md.j2"))(f"Till {long}: 5 kr", [who])

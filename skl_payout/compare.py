@@ -303,18 +303,38 @@ def _scratch(out: Path) -> Iterator[str]:
     """The folder `verify` reruns in, with copies of the run's inputs (payees' accounts included): beside
     the run, hidden and named as the tool's staging folders, so that if `verify` is killed the next
     command there removes it (never left in the system's temporary folder for good). Only where the
-    run's folder cannot be written (a read-only share) is the system's temporary folder used."""
+    run's folder cannot be written (a read-only share) is the system's temporary folder used; there
+    the folder's name carries the process id, and a later verify removes those whose process is gone."""
     from .safefs import stage_prefix
 
     target = out.resolve()
     try:
         tmp = tempfile.mkdtemp(prefix=stage_prefix(target, "new"), dir=target.parent)
     except OSError:
-        tmp = tempfile.mkdtemp(prefix="skl-payout-verify-")
+        _tidy_system_tmp()
+        tmp = tempfile.mkdtemp(prefix=f"{_SYSTEM_TMP}{os.getpid()}-")
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_SYSTEM_TMP = "skl-payout-verify-"
+
+
+def _tidy_system_tmp() -> None:
+    """Remove what killed verifies left in the system's temporary folder: this user's folders whose
+    process no longer runs (another verify's, still running, are left alone)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SYSTEM_TMP}*-*"):
+        pid = path.name[len(_SYSTEM_TMP):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # raises if no such process
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _verify(out: Path) -> Verification:

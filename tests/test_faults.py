@@ -714,3 +714,35 @@ def test_a_run_whose_terminal_fails_still_writes_and_says_what_it_can(tmp_path):
         full = shell(f"{run} {tmp_path / 'c'} > /dev/full")
         assert full.returncode == 1 and "disk is full" in full.stderr and "Traceback" not in full.stderr, full.stderr
         assert (tmp_path / "c" / "run.json").is_file() and str(tmp_path / "c") not in full.stderr
+
+
+def test_verify_on_a_read_only_share_tidies_what_killed_verifies_left_in_tmp(two_datasets, tmp_path, monkeypatch):
+    """Where the run's folder cannot be written, verify reruns in the system's temporary folder, in a
+    folder named with its process id; a later verify removes those whose process is gone, and leaves
+    a running one's alone."""
+    from skl_payout import compare
+
+    a, _ = two_datasets
+    out = tmp_path / "out"
+    run_into(a, out)()
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    real_mkdtemp = tempfile.mkdtemp
+
+    def read_only_beside_the_run(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).resolve() == tmp_path.resolve():
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only_beside_the_run)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = system_tmp / f"skl-payout-verify-{gone.stdout.strip()}-abc"
+    alive = system_tmp / f"skl-payout-verify-{os.getpid()}-def"
+    for folder in (dead, alive):
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "payees.csv").write_text("kommun,0114,Bankgiro 123-4567\n", encoding="utf-8")
+    check = compare.verify(out)
+    assert check.identical and not check.different, check
+    assert not dead.exists() and alive.exists()  # a killed verify's copies removed; a running one's kept
+    assert sorted(p.name for p in system_tmp.iterdir()) == [alive.name]

@@ -639,18 +639,24 @@ def test_leaving_waits_for_a_running_thread(tmp_path):
     assert done.returncode == 3 and flag.read_text() == "done", done.stderr
 
 
-def test_verify_killed_at_any_step_leaves_no_copy_of_the_inputs_for_good(two_datasets, tmp_path, monkeypatch):
-    """`verify` reruns a run from copies of its inputs (payees' accounts included). Killed at any step,
-    it leaves them only in a hidden staging folder beside the run, which the next command there
-    removes; never in the system's temporary folder."""
-    from skl_payout.compare import verify
-
+def a_run_and_its_own_tmp(two_datasets, tmp_path: Path, monkeypatch) -> tuple[Path, Path, Path]:
+    """A run of data A in tmp_path/out, and an empty folder as the system's temporary folder."""
     a, _ = two_datasets
     out = tmp_path / "out"
     run_into(a, out)()
     system_tmp = tmp_path / "system-tmp"
     system_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    return a, out, system_tmp
+
+
+def test_verify_killed_at_any_step_leaves_no_copy_of_the_inputs_for_good(two_datasets, tmp_path, monkeypatch):
+    """`verify` reruns a run from copies of its inputs (payees' accounts included). Killed at any step,
+    it leaves them only in a hidden staging folder beside the run, which the next command there
+    removes; never in the system's temporary folder."""
+    from skl_payout.compare import verify
+
+    a, out, system_tmp = a_run_and_its_own_tmp(two_datasets, tmp_path, monkeypatch)
     step = 1
     while forked(step, lambda: verify(out)):
         assert not list(system_tmp.iterdir()), f"step {step}: {list(system_tmp.iterdir())}"
@@ -722,12 +728,7 @@ def test_verify_on_a_read_only_share_tidies_what_killed_verifies_left_in_tmp(two
     a running one's alone."""
     from skl_payout import compare
 
-    a, _ = two_datasets
-    out = tmp_path / "out"
-    run_into(a, out)()
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    a, out, system_tmp = a_run_and_its_own_tmp(two_datasets, tmp_path, monkeypatch)
     real_mkdtemp = tempfile.mkdtemp
 
     def read_only_beside_the_run(*args, dir=None, **kwargs):

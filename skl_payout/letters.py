@@ -259,8 +259,10 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
     def render(group: list[Letter]) -> str:
         try:
             text = template.render({**base, "letters": group})
-        except TemplateError as exc:
-            raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template error: {exc}")) from None
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
+                RecursionError, MemoryError) as exc:  # a user's template may fail in any of Python's ways
+            raise PayoutError(error(str(templates / FORMATS[fmt_name]),
+                                    f"template error: {type(exc).__name__}: {exc}")) from None
         own_letters(text, group)
         return text
 
@@ -286,19 +288,26 @@ class _OwnLetters:
       Typst's ~, HTML's &nbsp;), with ",00" or ":-", "kr", "kronor" or "SEK" before or after; never
       inside a larger number. The total must be shown, and so must the amount of every pot whose
       title the letter shows.
-    - In a file of many letters with the marks (`"kommun:0114")) <letter-start>`), a letter's own name
-      and amounts are looked for from the previous letter's end mark to the next letter's start mark,
-      other recipients' names between its own marks; without the marks, anywhere in the file. An HTML
-      letter counts only its body, without comments (not the page title)."""
+    - In a file of many letters with the marks (`"kommun:0114")) <letter-start>`), all of this holds
+      between a letter's own marks; without the marks, anywhere in the file. Only what a reader sees
+      counts: not comments (Typst, Markdown, HTML), nor an HTML page's head, title, scripts or styles.
+    - Not caught: a template that takes single figures from another recipient (letters[0].lines[0]
+      .amount_text) where this letter shows the same numbers elsewhere; the guard is a net for the
+      usual mistakes, not a proof."""
 
     _MARK = re.compile(r'"([a-z]+:[0-9a-z]+)"\)\)\s*<letter-(start|end)>')  # values cannot write "<" unescaped
-    _HIDDEN = re.compile(r"<!--.*?-->|\A.*?<body[^>]*>", re.S)  # an HTML page's head and comments
+    _HIDDEN = {  # what a reader never sees: comments, and an HTML page's head, scripts and styles
+        "html": re.compile(r"<!--.*?-->|<head\b.*?</head>|<title\b.*?</title>|<script\b.*?</script>|"
+                           r"<style\b.*?</style>|\A.*?<body[^>]*>", re.S),
+        "md": re.compile(r"<!--.*?-->", re.S),
+        "pdf": re.compile(r"(?<!\\)/\*.*?\*/|(?<![\\:])//[^\n]*", re.S),  # Typst's comments
+    }
 
     def __init__(self, everyone: list[Letter], fmt_name: str, template: Path):
         from markupsafe import escape
 
         self.spelled = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name, lambda v: str(escape(v)))
-        self.html = fmt_name == "html"
+        self.hidden = self._HIDDEN[fmt_name]
         self.name = {letter.mark: self.spelled(letter.addressee).casefold() for letter in everyone}
         self.spoken = {self.name[letter.mark]: letter.addressee for letter in everyone}
         self.types: dict[str, set[str]] = {}
@@ -309,8 +318,7 @@ class _OwnLetters:
 
     def __call__(self, text: str, group: list[Letter]) -> None:
         folded = text.casefold()
-        if self.html:
-            folded = self._HIDDEN.sub(lambda m: " " * len(m.group()), folded)  # the same length: marks keep their places
+        folded = self.hidden.sub(lambda m: " " * len(m.group()), folded)  # the same length: marks keep their places
         whole = (0, len(folded))
         spans = {letter.mark: (whole, whole if len(group) == 1 else None) for letter in group}
         found: dict[tuple[str, str], int] = {}
@@ -320,9 +328,7 @@ class _OwnLetters:
             order = sorted(group, key=lambda l: found[l.mark, "start"])
             for i, letter in enumerate(order):
                 start, end = found[letter.mark, "start"], found[letter.mark, "end"]
-                before = found[order[i - 1].mark, "end"] if i else 0
-                after = found[order[i + 1].mark, "start"] if i + 1 < len(order) else len(folded)
-                spans[letter.mark] = ((before, after), (start, end))
+                spans[letter.mark] = ((start, end), (start, end))
         found_names = [(m.start(), m.group(1)) for m in self.names.finditer(folded)]  # one pass over the file
         at = [position for position, _ in found_names]
 

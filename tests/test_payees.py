@@ -137,8 +137,9 @@ def test_marks_that_overlap_run_backwards_or_name_others_are_not_used_to_cut_let
     assert _ranges(two, marks((a, 1), ("kommun:0117", 3)), marks((a, 1), ("kommun:0117", 3))) is None  # a stranger
 
 
-def run_with_edited_template(tmp_path: Path, name: str, edit: tuple[str, str]) -> tuple[Path, Path, Path]:
-    """The shipped templates with one edit to `name`, and a run of a small data set: (templates, data, out)."""
+def run_with_edited_template(tmp_path: Path, name: str, edit: tuple) -> tuple[Path, Path, Path]:
+    """The shipped templates with an edit to `name` (old, new), or several ((old, new), ...), and a run of
+    a small data set: (templates, data, out)."""
     from conftest import ROOT, write_dataset
     from test_faults import LANDSTING, kommuner
 
@@ -146,8 +147,10 @@ def run_with_edited_template(tmp_path: Path, name: str, edit: tuple[str, str]) -
     shutil.copytree(ROOT / "templates", templates)
     source = templates / name
     text = source.read_text(encoding="utf-8")
-    assert edit[0] in text
-    source.write_text(text.replace(*edit), encoding="utf-8")
+    for old, new in edit if isinstance(edit[0], tuple) else [edit]:
+        assert old in text
+        text = text.replace(old, new)
+    source.write_text(text, encoding="utf-8")
     data = write_dataset(tmp_path / "data", kommuner(150), LANDSTING)
     out = tmp_path / "out"
     assert cli("run", "--rules", str(ROOT / "rules" / "2011.yaml"), "--data", str(data), "--out", str(out)).returncode == 0
@@ -197,8 +200,16 @@ def test_a_template_that_sorts_or_mismarks_the_letters_still_gives_each_recipien
     ("html", ("{% for letter in letters %}", '{% for letter in letters if letter.code != "0114" %}<!-- '
               '{{ letters[0].addressee }} {{ letters[0].total_text }} -->'),  # in a comment, or the title, is not shown
      "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
+    ("md", (("{% for letter in letters %}", "{% for letter in letters %}<!-- {{ letter.addressee }} "
+             "{{ letter.total_text }} -->Beloppet meddelas senare.{% if false %}"),
+            ("{{ line }}{% endfor %}{{ \"\" }}\n\n{% endfor %}", "{{ line }}{% endfor %}{{ \"\" }}\n{% endif %}\n{% endfor %}")),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),  # only in a comment
+    ("pdf", (("<letter-end>]\n", "]\n"),  # the end mark at once after the start mark, the letter after both
+             ("<letter-start>]\n", "<letter-start>]\n#context [#metadata((page: here().page(), recipient: "
+              "\"{{ letter.mark }}\")) <letter-end>]\n{% if not loop.first %}Kopia: {{ letters[0].addressee }}{% endif %}\n")),
+     "letter to Upplands Väsby kommun (kommun 0114) does not show its recipient's name"),
 ], ids=["pdf-letters0", "pdf-address-of-another", "md-skips", "html-skips", "pdf-skips", "pdf-lines-of-another",
-        "html-hidden"])
+        "html-hidden", "md-in-a-comment", "pdf-empty-marks"])
 def test_a_template_that_skips_a_letter_or_names_another_recipient_is_refused(tmp_path, fmt, edit, said):
     """A letter that does not name its own recipient cannot be sent: such a template is refused, with
     the recipient named, and no letter is written (before, a skipped letter was a blank file, and
@@ -289,3 +300,13 @@ def test_a_very_long_payee_name_is_checked_not_a_crash():
     other = SimpleNamespace(mark="kommun:0115", addressee="Vallentuna kommun", total=7, type="kommun", code="0115",
                             total_text="7 kr", lines=[])
     _OwnLetters([who, other], "md", Path("letter.md.j2"))(f"Till {long}: 5 kr", [who])
+
+
+def test_a_template_that_fails_in_python_is_a_template_error(tmp_path):
+    """Any error a user's template raises while it renders (1/0, a wrong type) is said as the template's
+    error, never as an internal error of the tool."""
+    templates, _, out = run_with_edited_template(
+        tmp_path, "letter.md.j2", ("{% for letter in letters %}", "{% for letter in letters %}{{ 1/0 }}"))
+    done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", "md")
+    assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
+    assert "template error: ZeroDivisionError" in done.stderr and "letter.md.j2" in done.stderr

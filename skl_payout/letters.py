@@ -291,6 +291,8 @@ class _OwnLetters:
     - In a file of many letters with the marks (`"kommun:0114")) <letter-start>`), all of this holds
       between a letter's own marks; without the marks, anywhere in the file. Only what a reader sees
       counts: not comments (Typst, Markdown, HTML), nor an HTML page's head, title, scripts or styles.
+    - A correction after payment (`letters --paid`), where the letter shows one ("tidigare utbetalt"),
+      must be this recipient's own sentence.
     - Not caught: a template that takes single figures from another recipient (letters[0].lines[0]
       .amount_text) where this letter shows the same numbers elsewhere; the guard is a net for the
       usual mistakes, not a proof."""
@@ -356,6 +358,11 @@ class _OwnLetters:
         if not _amount(letter.total).search(folded, first, last):
             return (f"does not show its amount, {letter.total_text} (digits, and kr, kronor or SEK): the template "
                     "skipped it or wrote another recipient's amount")
+        correction = getattr(letter, "correction", "")
+        if correction and "tidigare utbetalt" in folded[first:last] and \
+                self.spelled(correction).casefold() not in folded[first:last]:
+            return (f"shows a correction that is not this recipient's ({correction}): the template wrote another "
+                    "recipient's correction")
         for line in letter.lines:
             title = self.spelled(line.title).casefold()
             if title in folded[first:last] and not _amount(line.amount).search(folded, first, last):

@@ -310,3 +310,24 @@ def test_a_template_that_fails_in_python_is_a_template_error(tmp_path):
     done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", "md")
     assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
     assert "template error: ZeroDivisionError" in done.stderr and "letter.md.j2" in done.stderr
+
+
+def test_a_correction_shown_must_be_the_recipients_own():
+    """After payment (`letters --paid`), a letter that shows a correction must show its own: another
+    recipient's "tidigare utbetalt ..., Skillnaden ..." would ask the wrong money back."""
+    from types import SimpleNamespace
+
+    from skl_payout import phrases
+    from skl_payout.errors import PayoutError
+    from skl_payout.letters import _OwnLetters
+
+    def letter(code, name, before, total):
+        return SimpleNamespace(mark=f"kommun:{code}", addressee=name, total=total, type="kommun", code=code,
+                               total_text=f"{total} kr", lines=[], correction=phrases.correction(before, total))
+
+    ale, alvesta = letter("1440", "Ale kommun", 300, 200), letter("0764", "Alvesta kommun", 100, 250)
+    check = _OwnLetters([ale, alvesta], "md", Path("letter.md.j2"))
+    check(f"Till Ale kommun: 200 kr. {ale.correction}", [ale])
+    check("Till Ale kommun: 200 kr.", [ale])  # a template may leave the correction out
+    with pytest.raises(PayoutError, match="correction that is not this recipient's"):
+        check(f"Till Ale kommun: 200 kr. {alvesta.correction}", [ale])

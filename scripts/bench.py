@@ -133,32 +133,37 @@ def whatif_speed(inp) -> None:
           f"= 1/{full / per:.0f}")
 
 
-def median_process(args: list[str], runs: int = 7) -> float:
+def median_processes(commands: list[list[str]], runs: int = 7) -> list[float]:
+    """The median time of each command, the commands taken in turn (a, b, a, b, ...), so that a floor
+    and what is set against it see the same moments of a shared machine's load."""
     import statistics
     import subprocess
 
-    times = []
+    times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for args, seen in zip(commands, times):
+            start = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True)
+            seen.append(time.perf_counter() - start)
+    return [statistics.median(seen) for seen in times]
 
 
 def process_ratios(out: Path) -> None:
-    """Issue 13, whole processes, median of 7: `run` against the floor (Python importing pandas and
-    reading the year's CSVs), and `--help` / `run --help` against `python -c "import typer"`."""
+    """Issue 13, whole processes, median of 7, each taken in turn with its floor: `run` against the floor
+    (Python importing pandas and reading the year's CSVs), and `--help` / `run --help` against
+    `python -c "import typer"`."""
     import sys
 
     data = api.inputs(2011).data_dir
     floor_code = ("import pandas as pd, pathlib\n"
                   f"for p in sorted(pathlib.Path({str(data)!r}).glob('*.csv')):\n"
                   "    pd.read_csv(p, dtype=str, sep=None, engine='python')")
-    floor = median_process([sys.executable, "-c", floor_code])
-    run = median_process([sys.executable, "-m", "skl_payout", "run", "--year", "2011", "--out", str(out)])
-    typer_import = median_process([sys.executable, "-c", "import typer"])
-    helps = {"--help": median_process([sys.executable, "-m", "skl_payout", "--help"]),
-             "run --help": median_process([sys.executable, "-m", "skl_payout", "run", "--help"])}
+    floor, run = median_processes([[sys.executable, "-c", floor_code],
+                                   [sys.executable, "-m", "skl_payout", "run", "--year", "2011", "--out", str(out)]])
+    typer_import, help_all, help_run = median_processes([[sys.executable, "-c", "import typer"],
+                                                         [sys.executable, "-m", "skl_payout", "--help"],
+                                                         [sys.executable, "-m", "skl_payout", "run", "--help"]])
+    helps = {"--help": help_all, "run --help": help_run}
     print(f"{'process: floor (pandas reads inputs)':<34} {floor:8.2f} s")
     print(f"{'process: skl-payout run --year 2011':<34} {run:8.2f} s  run/floor {run / floor:4.2f}  "
           f"(target <= 1.3: {'met' if run <= 1.3 * floor else 'MISSED'})")

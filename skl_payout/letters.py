@@ -7,7 +7,6 @@ templates are rendered in a sandbox that can only load files from the templates 
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 import shutil
 import unicodedata
@@ -238,7 +237,8 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
     try:
         template = environment(templates, fmt_name).get_template(FORMATS[fmt_name])
     except TemplateError as exc:
-        raise PayoutError(error(str(templates / FORMATS[fmt_name]), f"template cannot be loaded: {exc}")) from None
+        raise PayoutError(error(f"{templates / FORMATS[fmt_name]}{_template_line(exc, None)}",
+                                f"template cannot be loaded: {exc}")) from None
     from .settings import missing_help
 
     year = result.rules.year
@@ -261,7 +261,7 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
             text = template.render({**base, "letters": group})
         except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
                 RecursionError, MemoryError) as exc:  # a user's template may fail in any of Python's ways
-            raise PayoutError(error(str(templates / FORMATS[fmt_name]),
+            raise PayoutError(error(f"{templates / FORMATS[fmt_name]}{_template_line(exc, template.filename)}",
                                     f"template error: {type(exc).__name__}: {exc}")) from None
         own_letters(text, group)
         return text
@@ -275,6 +275,18 @@ def write_letters(result: Result, rules_path: Path, folder: Path, fmt_name: str,
         if progress:
             progress(count, len(sources))
     return [path for path, _ in jobs]
+
+
+def _template_line(exc: BaseException, filename: str | None) -> str:
+    """":LINE" of the template where an error was raised (Jinja keeps the template's lines in the
+    traceback), or "" where it cannot be told."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f":{line}" if line else ""
 
 
 class _OwnLetters:
@@ -327,10 +339,9 @@ class _OwnLetters:
         for m in self._MARK.finditer(folded):
             found.setdefault((m.group(1), m.group(2)), m.start() if m.group(2) == "start" else m.end())
         if len(group) > 1 and all((l.mark, k) in found for l in group for k in ("start", "end")):
-            order = sorted(group, key=lambda l: found[l.mark, "start"])
-            for i, letter in enumerate(order):
-                start, end = found[letter.mark, "start"], found[letter.mark, "end"]
-                spans[letter.mark] = ((start, end), (start, end))
+            for letter in group:
+                marked = (found[letter.mark, "start"], found[letter.mark, "end"])
+                spans[letter.mark] = (marked, marked)
         found_names = [(m.start(), m.group(1)) for m in self.names.finditer(folded)]  # one pass over the file
         at = [position for position, _ in found_names]
 
@@ -366,14 +377,13 @@ class _OwnLetters:
         if letter.total not in amounts:
             return (f"does not show its amount, {letter.total_text} (digits, and kr, kronor or SEK): the template "
                     "skipped it or wrote another recipient's amount")
-        correction = getattr(letter, "correction", "")
-        if correction and "tidigare utbetalt" in folded[first:last] and \
-                self.spelled(correction).casefold() not in folded[first:last]:
-            return (f"shows a correction that is not this recipient's ({correction}): the template wrote another "
-                    "recipient's correction")
+        part = folded[first:last]
+        if letter.correction and phrases.CORRECTION_WORDS in part and \
+                self.spelled(letter.correction).casefold() not in part:
+            return (f"shows a correction that is not this recipient's ({letter.correction}): the template wrote "
+                    "another recipient's correction")
         for line in letter.lines:
-            title = self.spelled(line.title).casefold()
-            if title in folded[first:last] and line.amount not in amounts:
+            if self.spelled(line.title).casefold() in part and line.amount not in amounts:
                 return (f"shows the pot \u201c{line.title}\u201d without its amount for this recipient, "
                         f"{line.amount_text}: the template wrote another recipient's pot lines")
         return None

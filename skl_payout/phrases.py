@@ -146,9 +146,12 @@ def rate_text(rate: Fraction) -> str:
     return fmt.decimal_kr(fmt.floor_decimal(rate, 2))
 
 
+CORRECTION_WORDS = "tidigare utbetalt"  # in every correction; a letter that shows them shows a correction
+
+
 def correction(previous: int, new: int) -> str:
     """A correction after payment, in one sentence: what was paid, the new amount, and the difference."""
-    head = f"Rättelse av tidigare beslut: tidigare utbetalt {fmt.kr(previous)}, nytt belopp {fmt.kr(new)}"
+    head = f"Rättelse av tidigare beslut: {CORRECTION_WORDS} {fmt.kr(previous)}, nytt belopp {fmt.kr(new)}"
     if new > previous:
         return f"{head}. Skillnaden, {fmt.kr(new - previous)}, betalas ut nu."
     if new < previous:

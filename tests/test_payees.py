@@ -4,6 +4,7 @@ refuse without a payee; the sample data is marked EXEMPEL, real data is not."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -257,7 +258,7 @@ def test_a_letters_own_name_and_amount_are_whole_words_in_its_own_part():
 
     def letter(code, name, total):
         return SimpleNamespace(mark=f"kommun:{code}", addressee=name, total=total, type="kommun", code=code,
-                               total_text=f"{total:,} kr".replace(",", "\u00a0"), lines=[])
+                               total_text=f"{total:,} kr".replace(",", "\u00a0"), lines=[], correction="")
 
     sala, uppsala = letter("1984", "Sala kommun", 500000), letter("0380", "Uppsala kommun", 2500000)
     check = _OwnLetters([sala, uppsala], "md", Path("letter.md.j2"))
@@ -296,9 +297,9 @@ def test_a_very_long_payee_name_is_checked_not_a_crash():
 
     long = "V" * 600 + " kommun"
     who = SimpleNamespace(mark="kommun:0114", addressee=long, total=5, type="kommun", code="0114",
-                          total_text="5 kr", lines=[])
+                          total_text="5 kr", lines=[], correction="")
     other = SimpleNamespace(mark="kommun:0115", addressee="Vallentuna kommun", total=7, type="kommun", code="0115",
-                            total_text="7 kr", lines=[])
+                            total_text="7 kr", lines=[], correction="")
     _OwnLetters([who, other], "md", Path("letter.md.j2"))(f"Till {long}: 5 kr", [who])
 
 
@@ -309,7 +310,9 @@ def test_a_template_that_fails_in_python_is_a_template_error(tmp_path):
         tmp_path, "letter.md.j2", ("{% for letter in letters %}", "{% for letter in letters %}{{ 1/0 }}"))
     done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", "md")
     assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
-    assert "template error: ZeroDivisionError" in done.stderr and "letter.md.j2" in done.stderr
+    line = next(i for i, text in enumerate((templates / "letter.md.j2").read_text(encoding="utf-8").splitlines(), 1)
+                if "1/0" in text)
+    assert "template error: ZeroDivisionError" in done.stderr and f"letter.md.j2:{line}" in done.stderr, done.stderr
 
 
 def test_a_correction_shown_must_be_the_recipients_own():
@@ -331,3 +334,11 @@ def test_a_correction_shown_must_be_the_recipients_own():
     check("Till Ale kommun: 200 kr.", [ale])  # a template may leave the correction out
     with pytest.raises(PayoutError, match="correction that is not this recipient's"):
         check(f"Till Ale kommun: 200 kr. {alvesta.correction}", [ale])
+
+
+def test_a_template_that_cannot_be_read_is_named_with_its_line(tmp_path):
+    templates, _, out = run_with_edited_template(
+        tmp_path, "letter.md.j2", ("{% for letter in letters %}", "{% for letter in letters %}\n{{ letter.addressee"))
+    done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", "md")
+    assert done.returncode == 1 and "template cannot be loaded" in done.stderr, done.stderr
+    assert re.search(r"letter\.md\.j2:\d+: template cannot be loaded", done.stderr), done.stderr

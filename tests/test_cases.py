@@ -11,9 +11,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import RULES, write_csv
+from conftest import RULES, read_yaml, write_csv
 from skl_payout.data import load_dataset
 from skl_payout.pipeline import compute
 from skl_payout.rules import Rules
@@ -22,7 +21,7 @@ CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
 
 
 def case_rules(case: dict) -> Rules:
-    raw = yaml.safe_load((RULES / f"{case['rules']}.yaml").read_text(encoding="utf-8"))
+    raw = read_yaml(RULES / f"{case['rules']}.yaml")
     keep = case.get("pots")
     if keep:
         raw["pots"] = [p for p in raw["pots"] if p["id"] in keep]
@@ -58,7 +57,7 @@ def write_input(folder: Path, files: dict[str, list[dict]]) -> Path:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_case(path, tmp_path):
-    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    case = read_yaml(path)
     assert set(case) <= {"name", "rules", "pots", "set", "input", "output"}, f"{path.name}: unknown keys"
     rules = case_rules(case)
     result = compute(rules, load_dataset(write_input(tmp_path / "data", case["input"]), rules))

@@ -21,14 +21,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
-from conftest import RULES, SAMPLE, ROOT, snapshot
+from conftest import RULES, SAMPLE, ROOT, read_yaml, snapshot
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 CASES = [case for path in sorted(CORPUS_DIR.glob("*.yaml"))
-         for case in yaml.safe_load(path.read_text(encoding="utf-8"))]
+         for case in read_yaml(path)]
 RESULT_FILES = ("payouts.csv", "totals.csv", "summary.csv")
 STAGED = re.compile(r"^\..*\.skl-payout-(new|old)-[a-z0-9_]+$")  # the tool's hidden staging folders
 

@@ -1,5 +1,6 @@
 """Rule files: safe loading, exact ratios, and errors that name the file, key path and line."""
 
+import functools
 from fractions import Fraction
 from pathlib import Path
 
@@ -7,16 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ROOT, RULES
+from conftest import ROOT, RULES, read_yaml
 from skl_payout.errors import PayoutError
 from skl_payout.rules import load_rules, parse_ratio
 
 
-def source_ids() -> set[str]:
+@functools.cache
+def source_ids() -> frozenset[str]:
     """The document ids of sources/index.yaml, the catalogue a citation's `document` names."""
-    import yaml
-
-    return set(yaml.safe_load((ROOT / "sources" / "index.yaml").read_text(encoding="utf-8"))["documents"])
+    return frozenset(read_yaml(ROOT / "sources" / "index.yaml")["documents"])
 
 
 def broken(tmp_path: Path, old: str, new: str, year: int = 2011) -> Path:

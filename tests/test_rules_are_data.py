@@ -5,9 +5,8 @@ import io
 import tokenize
 from fractions import Fraction
 
-import yaml
 
-from conftest import ROOT, RULES
+from conftest import ROOT, RULES, read_yaml
 from skl_payout.rules import parse_ratio
 
 
@@ -27,7 +26,7 @@ def year_values() -> tuple[set[int], set[Fraction]]:
             ratios.add(parse_ratio(node))
 
     for path in RULES.glob("*.yaml"):
-        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+        walk(read_yaml(path))
     return amounts, ratios
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RULES, SAMPLE, cli
+from conftest import RULES, SAMPLE, cli, read_yaml
 from skl_payout import fmt
 from skl_payout.data import load_dataset
 from skl_payout.errors import PayoutError
@@ -21,7 +21,6 @@ from skl_payout.pipeline import compute
 from skl_payout.trace import check, from_dict, to_dict
 from test_cases import case_rules, write_input
 
-import yaml
 
 CASES = Path(__file__).parent / "cases"
 # every distribution method and condition kind, each in a case of its own
@@ -42,7 +41,7 @@ def plain(text: str) -> str:
 
 @pytest.mark.parametrize("kind", sorted(BY_KIND))
 def test_explain_letters_and_the_trace_say_the_same_numbers(kind, tmp_path):
-    case = yaml.safe_load((CASES / BY_KIND[kind]).read_text(encoding="utf-8"))
+    case = read_yaml(CASES / BY_KIND[kind])
     rules = case_rules(case)
     result = compute(rules, load_dataset(write_input(tmp_path / "data", case["input"]), rules))
     trace = result.trace

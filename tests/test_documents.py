@@ -8,6 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -156,6 +158,47 @@ def test_excel_carries_no_time_of_writing(run_2011):
     fixed = "1980-01-01T00:00:00Z" if not os.environ.get("SOURCE_DATE_EPOCH") else \
         datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert re.findall(r"<dcterms:(?:created|modified)[^>]*>([^<]*)<", core) == [fixed] * 2
+
+
+@pytest.mark.parametrize("year", [2010, 2011, 2014])
+def test_the_quick_workbook_is_the_one_xlsxwriter_writes(year):
+    """excel's TableSheet takes a shorter way through XlsxWriter's cell loops: the workbook must be
+    the one XlsxWriter's own calls write, to the byte."""
+    from skl_payout import api
+    from skl_payout.excel import workbook_bytes
+
+    result = api.compute(api.inputs(year))
+    assert workbook_bytes(result) == workbook_bytes(result, quick=False)
+
+
+CELL = st.one_of(st.none(), st.integers(-10**15, 10**15), st.fractions(max_denominator=7),
+                 st.text(max_size=12), st.sampled_from(["", "=SUM(A1)", "+46", "-", "@x", "\tx", "<&\">", "x" * 40000]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(CELL, min_size=3, max_size=3), max_size=40), total=st.lists(CELL, min_size=3, max_size=3))
+def test_the_quick_sheet_writes_any_table_as_xlsxwriter_does(rows, total):
+    """Also text that looks like a formula, empty or too long text, blanks, large and broken numbers."""
+    import io
+    from datetime import datetime
+
+    import xlsxwriter
+
+    from skl_payout import excel
+
+    def book(quick: bool) -> bytes:
+        buffer = io.BytesIO()
+        wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False,
+                                          "strings_to_formulas": False, "strings_to_urls": False})
+        if quick:
+            wb.worksheet_class = excel._table_sheet()
+        wb.set_properties({"created": datetime(1980, 1, 1)})
+        columns = [excel.Column("Kod", "@"), excel.Column("Namn", wrap=True, width=40), excel.Column("Belopp", excel.KRONOR)]
+        excel._write_sheet(wb, excel._formats(wb), "Blad", "Rubrik", columns, rows, total)
+        wb.close()
+        return buffer.getvalue()
+
+    assert book(True) == book(False)
 
 
 def test_excel_sorts_and_prints_well(run_2011):

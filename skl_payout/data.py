@@ -282,8 +282,12 @@ def _check_header(path: Path, header: list[str], rows: list[tuple[int, list[str]
         seen.setdefault(name, i)
     out: list[tuple[int, dict[str, str]]] = []
     problems: list[Problem] = []
+    named = all(names)
     for line, cells in rows:
         cells = [c.strip() for c in cells]
+        if named and len(cells) == len(names) and not _CONTROL.search("".join(cells)):
+            out.append((line, dict(zip(names, cells))))  # the common row, checked in one step
+            continue
         if len(cells) > len(names) and any(cells[len(names):]):
             problems.append(error(f"{path.name} row {line}",
                                   f"has {len(cells)} cells, the header has {len(names)} columns",
@@ -372,6 +376,8 @@ def parse_whole(text: str) -> int:
     refused (reason 'ambiguous'), never guessed.
     """
     s = text.strip()
+    if s.isdigit() and s.isascii():  # the common cell: plain digits
+        return int(s)
     if not s:
         raise ValueError("empty")
     if _MINUS.match(s):
@@ -535,9 +541,10 @@ def load_table(folder: Path, name: str, spec: Table, recipients: list[Recipient]
         return data
     by_code = {r.code: r for r in recipients if r.type != "lan"}
     counties = {r.code for r in recipients if r.type == "lan"}
+    file_name = path.name
     for line, row in rows:
         code = row[spec.id]
-        where = f"{path.name} row {line}"
+        where = f"{file_name} row {line}"
         if spec.id == "county_code":
             if code not in counties:
                 problems.append(error(f"{where}, column {spec.id}", f"unknown county code {code!r}", _code_hint(code, counties)))
@@ -609,9 +616,13 @@ def out_of_bounds(table: str, column: str, col, value: Any) -> tuple[str, str] |
 def _derive(data: TableData, recipients: list[Recipient], problems: list[Problem]) -> None:
     """Landsting and län rows as the sum of the county's kommuner; a differing given row is an error."""
     numeric = [c for c, col in data.spec.columns.items() if col.type in ("count", "amount")]
+    kommuner: dict[str, list[Recipient]] = {}
+    for r in recipients:
+        if r.type == "kommun":
+            kommuner.setdefault(r.county_code, []).append(r)
     for rtype in data.spec.derive:
         for target in (r for r in recipients if r.type == rtype):
-            members = [r for r in recipients if r.type == "kommun" and r.county_code == target.county_code]
+            members = kommuner.get(target.county_code, [])
             if not all(m.key in data.values for m in members):
                 continue  # missing kommuner are reported by _require_coverage
             sums = {c: sum(data.values[m.key][c] for m in members) for c in numeric}

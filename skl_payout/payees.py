@@ -46,10 +46,13 @@ def giro_text(kind: str, digits: str) -> str:
     return f"{digits[:-1]}-{digits[-1]}"
 
 
+_NOT_XML_TEXT = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def xml_text_ok(text: str) -> bool:
-    """Text a payment file (XML 1.0) can carry: no control characters, no noncharacters such as U+FFFE."""
-    return all(c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or 0x10000 <= ord(c) <= 0x10FFFF
-               for c in text) and not any(0x7F <= ord(c) <= 0x9F for c in text)
+    """Text a payment file (XML 1.0) can carry: no control characters (C0 but tab and line ends, DEL,
+    C1), no surrogates, no noncharacters such as U+FFFE."""
+    return _NOT_XML_TEXT.search(text) is None
 
 
 @lru_cache(maxsize=4096)  # pure: the same number checked once per process, not once per load

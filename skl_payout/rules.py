@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -914,7 +915,7 @@ def load_rules(path: Path) -> Rules:
     key = (str(path.resolve()), digest)
     # the same bytes give the same (immutable) rules wherever the file lies, or the same refusal, which
     # names the file: each read and validated once per process
-    found = _LOADED.get(digest) or _LOADED.get(key)
+    found = _recall(digest) or _recall(key)
     if isinstance(found, PayoutError):
         raise PayoutError(found.problems)
     if found is not None:
@@ -928,10 +929,17 @@ def load_rules(path: Path) -> Rules:
     return rules
 
 
+def _recall(key: tuple[str, str] | str):
+    found = _LOADED.get(key)
+    if found is not None:
+        _LOADED.move_to_end(key)  # the least recently used is forgotten first: a shipped file stays
+    return found
+
+
 def _remember(key: tuple[str, str] | str, value) -> None:
-    if len(_LOADED) > 16:
-        _LOADED.clear()
     _LOADED[key] = value
+    if len(_LOADED) > 16:
+        _LOADED.popitem(last=False)
 
 
 def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
@@ -949,7 +957,7 @@ def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
     return rules
 
 
-_LOADED: dict["tuple[str, str] | str", "Rules | PayoutError"] = {}
+_LOADED: OrderedDict["tuple[str, str] | str", "Rules | PayoutError"] = OrderedDict()
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

@@ -10,6 +10,7 @@ whole command fail: the staging folder is then discarded, as for any other error
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -46,6 +47,7 @@ def beside(other: Callable[[], A], own: Callable[[], B], what: str) -> tuple[A, 
     if pid == 0:  # the child: never returns, and never runs the parent's cleanup or exit handlers
         status = 1
         try:
+            gc.disable()  # it lives for one file: a collection would only copy the parent's pages (copy-on-write)
             os.close(read_end)
             drop_inherited_locks()  # the folder's lock is the parent's: it must end when the parent does
             _die_with(parent)

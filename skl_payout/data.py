@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,16 +160,31 @@ def _read_bytes(path: Path, limit: int) -> bytes:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}", "check the file's permissions")) from None
 
 
-def read_rows(path: Path, digests: dict[Path, str] | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) pairs, every cell as stripped text; records the SHA-256 of what was read."""
+def read_rows(path: Path, digests: dict[Path, str] | None = None) -> tuple[tuple[str, ...], tuple[tuple[int, dict[str, str]], ...]]:
+    """Header and (line number, row) pairs, every cell as stripped text; records the SHA-256 of what was read.
+
+    The same bytes under the same name were read before (a folder where one file changed, validate
+    then run): the rows read then are given again, shared, so no caller may change them."""
     raw = _read_bytes(path, MAX_FILE_BYTES if path.suffix.lower() != ".xlsx" else 2 * MAX_FILE_BYTES)
+    digest = hashlib.sha256(raw).hexdigest()
     if digests is not None:
-        digests[path] = hashlib.sha256(raw).hexdigest()
+        digests[path] = digest
+    key = (str(path), digest)  # the name as given: the messages name it
+    if key in _ROWS:
+        _ROWS.move_to_end(key)
+        return _ROWS[key]
     if path.suffix.lower() == ".xlsx":
         header, rows = _read_xlsx(path, raw)
     else:
         header, rows = _read_csv(path, decode(raw, str(path)))
-    return _check_header(path, header, rows)
+    header, checked = _check_header(path, header, rows)
+    _ROWS[key] = tuple(header), tuple(checked)
+    if len(_ROWS) > 16:
+        _ROWS.popitem(last=False)  # the least recently read is forgotten first
+    return _ROWS[key]
+
+
+_ROWS: OrderedDict[tuple[str, str], tuple[tuple[str, ...], tuple[tuple[int, dict[str, str]], ...]]] = OrderedDict()
 
 
 def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -448,7 +464,7 @@ def fmt_thousands(value: int) -> str:
 # --- authorities and counties --------------------------------------------------------------------
 
 
-def _require_columns(path: Path, header: list[str], needed: list[str], problems: list[Problem]) -> bool:
+def _require_columns(path: Path, header: tuple[str, ...], needed: list[str], problems: list[Problem]) -> bool:
     missing = [c for c in needed if c not in header]
     if missing:
         problems.append(error(

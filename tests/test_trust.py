@@ -239,7 +239,29 @@ def test_decimal_comma_with_zero_decimals_is_a_whole_number(tmp_path):
     header, rows = read_rows(path)
     from skl_payout.data import parse_whole
 
-    assert header == ["code", "n"] and parse_whole(rows[0][1]["n"]) == 1234
+    assert header == ("code", "n") and parse_whole(rows[0][1]["n"]) == 1234
+
+
+def test_a_file_read_again_is_read_as_it_is_now_and_named_where_it_is(tmp_path):
+    """read_rows gives the rows of bytes it has read before again: never for other bytes, and a
+    message names the file where it is now."""
+    path = tmp_path / "x.csv"
+    path.write_text("code,n\n0114,1\n", encoding="utf-8")
+    assert read_rows(path)[1][0][1]["n"] == "1"
+    path.write_text("code,n\n0114,2\n", encoding="utf-8")  # the same size, other bytes
+    assert read_rows(path)[1][0][1]["n"] == "2"
+    twin = tmp_path / "twin" / "x.csv"
+    twin.parent.mkdir()
+    twin.write_bytes(path.read_bytes())
+    digests = {}
+    assert read_rows(twin, digests) == read_rows(path) and twin in digests
+    for folder in ("a", "b"):
+        bad = tmp_path / folder / "y.csv"
+        bad.parent.mkdir()
+        bad.write_text("code,n\n0114,1,9\n", encoding="utf-8")
+        with pytest.raises(PayoutError) as info:
+            read_rows(bad)
+        assert "y.csv row 2" in info.value.problems[0].where
 
 
 # --- nothing lost --------------------------------------------------------------------------------

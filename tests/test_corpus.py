@@ -141,7 +141,8 @@ def prepare(case: dict, tmp: Path, clean: Path) -> dict[str, Path]:
     paths = {"data": tmp / "data", "rules": tmp / f"{year}.yaml", "templates": tmp / "templates", "out": tmp / "out"}
     shutil.copytree(SAMPLE / str(year), paths["data"])
     shutil.copyfile(RULES / f"{year}.yaml", paths["rules"])
-    shutil.copytree(ROOT / "templates", paths["templates"])
+    if case.get("command") == "letters" or case["target"].startswith("template:"):  # the only readers
+        shutil.copytree(ROOT / "templates", paths["templates"])
     shutil.copytree(clean, paths["out"], symlinks=True)
     target = case["target"]
     if target == "rules":

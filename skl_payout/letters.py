@@ -310,18 +310,23 @@ class _OwnLetters:
       usual mistakes, not a proof."""
 
     _MARK = re.compile(r'"([a-z]+:[0-9a-z]+)"\)\)\s*<letter-(start|end)>')  # values cannot write "<" unescaped
-    _HIDDEN = {  # what a reader never sees: comments, and an HTML page's head, scripts and styles
-        "html": re.compile(r"<!--.*?-->|<head\b.*?</head>|<title\b.*?</title>|<script\b.*?</script>|"
-                           r"<style\b.*?</style>|\A.*?<body[^>]*>", re.S),
+    # what a reader never sees: comments, and an HTML page's head, scripts and styles. Each pattern
+    # starts with a literal character (a lookbehind comes after it), so the search skips in C to where
+    # one can start; everything before <body> is one more piece, found at the start only (_blank_hidden).
+    _HIDDEN = {
+        "html": re.compile(r"<(?:!--.*?-->|head\b.*?</head>|title\b.*?</title>|script\b.*?</script>|"
+                           r"style\b.*?</style>)", re.S),
         "md": re.compile(r"<!--.*?-->", re.S),
-        "pdf": re.compile(r"(?<!\\)/\*.*?\*/|(?<![\\:])//[^\n]*", re.S),  # Typst's comments
+        "pdf": re.compile(r"/(?:(?<!\\/)\*.*?\*/|(?<![\\:]/)/[^\n]*)", re.S),  # Typst's comments
     }
+    _BEFORE_BODY = {"html": re.compile(r"<(?:!--.*?-->|head\b.*?</head>|title\b.*?</title>|script\b.*?</script>|"
+                                       r"style\b.*?</style>)|.*?<body[^>]*>", re.S)}
 
     def __init__(self, everyone: list[Letter], fmt_name: str, template: Path):
         from markupsafe import escape
 
         self.spelled = {"pdf": typst_escape, "md": markdown_escape}.get(fmt_name, lambda v: str(escape(v)))
-        self.hidden = self._HIDDEN[fmt_name]
+        self.hidden, self.before_body = self._HIDDEN[fmt_name], self._BEFORE_BODY.get(fmt_name)
         self.name = {letter.mark: self.spelled(letter.addressee).casefold() for letter in everyone}
         self.spoken = {self.name[letter.mark]: letter.addressee for letter in everyone}
         self.types: dict[str, set[str]] = {}
@@ -331,8 +336,7 @@ class _OwnLetters:
         self.template = template
 
     def __call__(self, text: str, group: list[Letter]) -> None:
-        folded = text.casefold()
-        folded = self.hidden.sub(lambda m: " " * len(m.group()), folded)  # the same length: marks keep their places
+        folded = self._blank_hidden(text.casefold())
         whole = (0, len(folded))
         spans = {letter.mark: (whole, whole if len(group) == 1 else None) for letter in group}
         found: dict[tuple[str, str], int] = {}
@@ -363,6 +367,12 @@ class _OwnLetters:
                                         f"{letter.code}) {said}", "inside the loop over letters, use `letter` "
                                         "(letter.addressee, letter.total_text, letter.lines), not letters[0]"))
 
+    def _blank_hidden(self, folded: str) -> str:
+        """What a reader never sees, as spaces: the same length, so marks keep their places."""
+        first = self.before_body.match(folded) if self.before_body is not None else None
+        start = first.end() if first is not None else 0  # the page's start up to <body>: found at the start only
+        return " " * start + self.hidden.sub(lambda m: " " * len(m.group()), folded[start:])
+
     def _wrong(self, letter: Letter, folded: str, first: int, last: int, strict, names_in,
                amounts: set[int]) -> str | None:
         own = self.name[letter.mark]
@@ -390,15 +400,25 @@ class _OwnLetters:
 
 
 _GAP = r"(?:[ \u00a0\u202f.~]|\\~|&nbsp;|&#160;|&#xa0;)"  # between digit groups, as people and formats write them
-_AFTER_DIGIT = "".join(rf"(?<!\d{gap})" for gap in ("[ \u00a0\u202f.~]", r"\\~", "&nbsp;", "&#160;", "&#xa0;"))
+_GAPS = ("[ \u00a0\u202f.~]", r"\\~", "&nbsp;", "&#160;", "&#xa0;")
+_AFTER_DIGIT = "".join(rf"(?<!\d{gap})" for gap in _GAPS)  # not a group of a longer number
+_AFTER_DIGIT_FROM_NEXT = "".join(rf"(?<!\d{gap}\d)" for gap in _GAPS)  # the same, looked at from the next digit
 _FIGURE = rf"(?<![\d.,]){_AFTER_DIGIT}(\d{{1,3}}(?:{_GAP}?\d{{3}})*)(?:,00|,\\?-)?(?!{_GAP}?\d)"  # \- \~: Typst's
-# every amount in kronor a letter shows (see _OwnLetters), whole, never a part of a larger number
-_AMOUNTS = re.compile(rf"(?=[ks0-9])(?:(?:kr|sek){_GAP}*{_FIGURE}|{_FIGURE}{_GAP}*(?:kr\b|kronor|sek|:\\?-))")  # (?=...): 5x faster
+_AFTER_FIGURE = rf"(?:,00|,\\?-)?(?!{_GAP}?\d){_GAP}*(?:kr\b|kronor|sek|:\\?-)"
+# every amount in kronor a letter shows (see _OwnLetters), whole, never a part of a larger number: "kr"
+# or "sek" and a figure, or a figure and "kr", "kronor", "sek" or ":-". The pattern starts with the
+# character class of their first characters, so the search skips in C to where one can start; for a
+# figure, its first digit is that character, and what must not stand before it is looked behind from
+# the second (as _FIGURE does from the first).
+_AMOUNTS = re.compile(
+    rf"[ks0-9](?:(?<=k)r{_GAP}*{_FIGURE}|(?<=s)ek{_GAP}*{_FIGURE}|"
+    rf"(?<=\d)(?<![\d.,]\d){_AFTER_DIGIT_FROM_NEXT}(\d{{0,2}}(?:{_GAP}?\d{{3}})*){_AFTER_FIGURE})")
 
 
 def _amounts(folded: str) -> list[tuple[int, int]]:
     """(position, kronor) of every amount in a text, in one pass."""
-    return [(m.start(), int(re.sub(r"&#x?[0-9a-f]+;|\D", "", m.group(1) or m.group(2)))) for m in _AMOUNTS.finditer(folded)]
+    return [(m.start(), int(re.sub(r"&#x?[0-9a-f]+;|\D", "", m.group(1) or m.group(2) or m.group()[0] + m.group(3))))
+            for m in _AMOUNTS.finditer(folded)]
 
 
 def _trie(words: list[str]) -> str:

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from conftest import SAMPLE, cli
 from skl_payout.payees import parse_account, parse_organisation_number
@@ -342,3 +344,48 @@ def test_a_template_that_cannot_be_read_is_named_with_its_line(tmp_path):
     done = cli("letters", "--out", str(out), "--templates", str(templates), "--format", "md")
     assert done.returncode == 1 and "template cannot be loaded" in done.stderr, done.stderr
     assert re.search(r"letter\.md\.j2:\d+: template cannot be loaded", done.stderr), done.stderr
+
+
+# --- the letter guard's patterns: quick, and the same as their plain reading ---------------------
+
+_PLAIN_GAP = r"(?:[ \u00a0\u202f.~]|\\~|&nbsp;|&#160;|&#xa0;)"
+_PLAIN_FIGURE = (rf"(?<![\d.,])(?<!\d[ \u00a0\u202f.~])(?<!\d\\~)(?<!\d&nbsp;)(?<!\d&#160;)(?<!\d&#xa0;)"
+                 rf"(\d{{1,3}}(?:{_PLAIN_GAP}?\d{{3}})*)(?:,00|,\\?-)?(?!{_PLAIN_GAP}?\d)")
+PLAIN_AMOUNTS = re.compile(rf"(?=[ks0-9])(?:(?:kr|sek){_PLAIN_GAP}*{_PLAIN_FIGURE}|"  # an amount starts with an ASCII digit
+                           rf"{_PLAIN_FIGURE}{_PLAIN_GAP}*(?:kr\b|kronor|sek|:\\?-))")
+PLAIN_HIDDEN = {
+    "html": re.compile(r"<!--.*?-->|<head\b.*?</head>|<title\b.*?</title>|<script\b.*?</script>|"
+                       r"<style\b.*?</style>|\A.*?<body[^>]*>", re.S),
+    "md": re.compile(r"<!--.*?-->", re.S),
+    "pdf": re.compile(r"(?<!\\)/\*.*?\*/|(?<![\\:])//[^\n]*", re.S),
+}
+AMOUNT_PIECES = ["kr", "sek", "kronor", ":-", ":\\-", ",00", ",-", ",\\-", ",", " ", "\u00a0", "\u202f", ".", "~",
+                 "\\~", "&nbsp;", "&#160;", "&#xa0;", "1", "23", "456", "0", "7 000", "\u0663", "x", "k", "s", "b"]
+HIDDEN_PIECES = ["<!--", "-->", "<head>", "</head>", "<title>", "</title>", "<script>", "</script>", "<style>",
+                 "</style>", "<body>", "<body class=x>", "/*", "*/", "//", "/", "\\", ":", "\n", "<", "x", " "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(AMOUNT_PIECES), max_size=20).map("".join))
+@example("x.1 kr 2.500 kr 3,4 kr 5 6 kr 7\\~8 kr kr 9 sek,00 10 ,- 11:- \u0663kr 1&#160;000 kr")
+def test_the_letter_guards_quick_amounts_are_what_their_plain_reading_finds(text):
+    """_AMOUNTS starts with a character class, so the search skips in C to where an amount can
+    start; it finds exactly what the plain pattern above finds."""
+    from skl_payout.letters import _amounts
+
+    plain = [(m.start(), int(re.sub(r"&#x?[0-9a-f]+;|\D", "", m.group(1) or m.group(2))))
+             for m in PLAIN_AMOUNTS.finditer(text)]
+    assert _amounts(text) == plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(HIDDEN_PIECES), max_size=20).map("".join))
+@example("<!-- a --><head>x</head><body>y<script>z</script> a\\/* b */ c:// d // e")
+def test_the_letter_guards_quick_hidden_parts_are_what_their_plain_reading_finds(text):
+    """What a reader never sees, blanked by patterns that start with a character, is what the plain
+    patterns above blank."""
+    from skl_payout.letters import _OwnLetters
+
+    for fmt_name, pattern in PLAIN_HIDDEN.items():
+        guard = _OwnLetters([], fmt_name, Path("letter"))
+        assert guard._blank_hidden(text) == pattern.sub(lambda m: " " * len(m.group()), text), fmt_name

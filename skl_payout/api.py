@@ -92,7 +92,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
     `meanwhile(result)`: the caller's own work on the result (the CLI renders its summary), done
     while the workbook is still being written; before anything is put in place, so a failure
     still leaves the earlier output as it was."""
-    from .outputs import write_manifest, write_run, write_swedish_csvs
+    from .outputs import write_manifest, write_run, write_swedish_csvs, write_trace
     from .parallel import beside
     from .safefs import LETTERS, recorded_letters, recorded_run, staged
 
@@ -108,7 +108,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
     info = RunWritten([])
     with staged(out, recorded_run, "an earlier run", protect=[inp.rules_path, *result.data.files]) as stage:
         def tables_and_report() -> list[str]:
-            written = write_run(result, stage)
+            written = write_run(result, stage, with_trace=not with_documents)  # else beside the workbook
             if swedish_csv:
                 written += write_swedish_csvs(result, stage)
             if overrides:  # a what-if: what changed against the rule file as it stands
@@ -124,13 +124,14 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
                 meanwhile(result)
             return written
 
-        def workbook() -> str:
+        def trace_and_workbook() -> tuple[str, str]:
             from .excel import write_excel
 
-            return write_excel(result, stage).name
+            return write_trace(result, stage), write_excel(result, stage).name
 
-        if with_documents:  # the workbook in a second process where that is faster (see parallel.py)
-            xlsx, written = beside(workbook, tables_and_report, "payouts.xlsx")
+        if with_documents:  # the trace and the workbook in a second process where that is faster (see parallel.py)
+            (trace, xlsx), written = beside(trace_and_workbook, tables_and_report, "trace.json and payouts.xlsx")
+            written[3:3] = [trace]  # after the three CSVs, as write_run lists them
             written.append(xlsx)
         else:
             written = tables_and_report()

@@ -165,17 +165,22 @@ def manifest(result: Result, rules_path: Path, options: dict, also_read: tuple =
     }
 
 
-def write_run(result: Result, folder: Path) -> list[str]:
-    """The run's CSVs, written into `folder` (a staging folder: see `safefs.staged`)."""
+def write_run(result: Result, folder: Path, with_trace: bool = True) -> list[str]:
+    """The run's CSVs, and its trace unless `with_trace` is False (then `write_trace` writes it),
+    written into `folder` (a staging folder: see `safefs.staged`)."""
     files = {
         "payouts.csv": csv_text(PAYOUT_COLUMNS, payout_rows(result)),
         "totals.csv": csv_text(TOTAL_COLUMNS, total_rows(result)),
         "summary.csv": csv_text(SUMMARY_COLUMNS, summary_rows(result)),
-        TRACE_FILE: to_json(result.trace),
     }
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8", newline="")
-    return list(files)
+    return list(files) + ([write_trace(result, folder)] if with_trace else [])
+
+
+def write_trace(result: Result, folder: Path) -> str:
+    (folder / TRACE_FILE).write_text(to_json(result.trace), encoding="utf-8", newline="")
+    return TRACE_FILE
 
 
 def write_manifest(result: Result, folder: Path, rules_path: Path, options: dict, outputs: list[str],

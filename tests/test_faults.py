@@ -495,7 +495,7 @@ def test_the_workbook_written_beside_the_run_fails_the_run_when_it_fails(two_dat
 
     monkeypatch.setattr(excel, "write_excel", dies)
     done = invoke(*args)
-    assert done.exit_code == 1 and "the process writing payouts.xlsx was killed by signal 9" in done.stderr
+    assert done.exit_code == 1 and "the process writing trace.json and payouts.xlsx was killed by signal 9" in done.stderr
     assert snapshot(out) == before and not leftovers(tmp_path)
 
 

@@ -28,9 +28,7 @@ run: $(STAMP)  ## compute the 2011 payouts on the bundled sample data into out/2
 	$(BIN)/skl-payout run --year $(YEAR)
 
 test: $(STAMP)  ## the whole test suite
-	@# a module per worker: its fixtures made once; the test modules' rewritten bytecode kept
-	@# (tests/__pycache__) also where PYTHONDONTWRITEBYTECODE is set: it halves the workers' start
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadfile
+	$(BIN)/python -m pytest -q -n auto --dist loadfile  # a module per worker: its fixtures made once
 
 validate: $(STAMP)  ## check every shipped rule file against its sample data
 	$(BIN)/skl-payout validate

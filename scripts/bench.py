@@ -7,7 +7,6 @@ same run: pandas reading the year's input files (what any tool must at least do)
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -180,9 +179,8 @@ def test_suite() -> None:
     import sys
 
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}  # as `make test` runs it (see the Makefile)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True, env=env)
+                           "-p", "no:cacheprovider"], capture_output=True, text=True)
     seconds = time.perf_counter() - start
     summary = (done.stdout.strip().splitlines() or ["?"])[-1]
     print(f"{'make test (' + summary + ')':<34} {seconds:8.1f} s  (target <= 60 s: "

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import PayoutError, Problem, error, warning
+from .memo import Recent
 from .rules import Rules, Table
 from .trace import Recipient
 from .payees import FILE as PAYEES_FILE, load as load_payees
@@ -170,21 +170,18 @@ def read_rows(path: Path, digests: dict[Path, str] | None = None) -> tuple[tuple
     if digests is not None:
         digests[path] = digest
     key = (str(path), digest)  # the name as given: the messages name it
-    if key in _ROWS:
-        _ROWS.move_to_end(key)
-        return _ROWS[key]
+    found = _ROWS.get(key)
+    if found is not None:
+        return found
     if path.suffix.lower() == ".xlsx":
         header, rows = _read_xlsx(path, raw)
     else:
         header, rows = _read_csv(path, decode(raw, str(path)))
     header, checked = _check_header(path, header, rows)
-    _ROWS[key] = tuple(header), tuple(checked)
-    if len(_ROWS) > 16:
-        _ROWS.popitem(last=False)  # the least recently read is forgotten first
-    return _ROWS[key]
+    return _ROWS.put(key, (tuple(header), tuple(checked)))
 
 
-_ROWS: OrderedDict[tuple[str, str], tuple[tuple[str, ...], tuple[tuple[int, dict[str, str]], ...]]] = OrderedDict()
+_ROWS: Recent[tuple[tuple[str, ...], tuple[tuple[int, dict[str, str]], ...]]] = Recent(16)
 
 
 def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -680,17 +677,14 @@ def load_dataset(folder: Path, rules: Rules) -> Dataset:
     A data set read before, by the same rules, from a folder whose every file still has the same bytes
     (SHA-256) is not read again (a command that computes twice, or many commands in one process)."""
     key = _dataset_key(Path(folder), rules)
-    if key is not None and key in _DATASETS:
-        return _DATASETS[key]
+    found = _DATASETS.get(key) if key is not None else None
+    if found is not None:
+        return found
     data = _load_dataset(folder, rules)
-    if key is not None:
-        if len(_DATASETS) >= 8:
-            _DATASETS.pop(next(iter(_DATASETS)))
-        _DATASETS[key] = data
-    return data
+    return _DATASETS.put(key, data) if key is not None else data
 
 
-_DATASETS: dict[tuple, Dataset] = {}
+_DATASETS: Recent[Dataset] = Recent(8)
 
 
 def _dataset_key(folder: Path, rules: Rules) -> tuple | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import PayoutError, Problem, error
+from .memo import Recent
 
 RecipientType = Literal["kommun", "landsting", "regiondel", "lan"]
 ColumnType = Literal["count", "amount", "bool", "text"]
@@ -912,10 +912,10 @@ def load_rules(path: Path) -> Rules:
     except OSError as exc:
         raise PayoutError(error(str(path), f"cannot be read: {exc.strerror}")) from None
     digest = hashlib.sha256(raw).hexdigest()
-    key = (str(path.resolve()), digest)
+    key = (str(path), digest)
     # the same bytes give the same (immutable) rules wherever the file lies, or the same refusal, which
-    # names the file: each read and validated once per process
-    found = _recall(digest) or _recall(key)
+    # names the file as it was given: each read and validated once per process
+    found = _LOADED.get(digest) or _LOADED.get(key)
     if isinstance(found, PayoutError):
         raise PayoutError(found.problems)
     if found is not None:
@@ -923,23 +923,9 @@ def load_rules(path: Path) -> Rules:
     try:
         rules = _parse_rules(path, text, key)
     except PayoutError as exc:
-        _remember(key, exc)
+        _LOADED.put(key, exc)
         raise
-    _remember(digest, rules)
-    return rules
-
-
-def _recall(key: tuple[str, str] | str):
-    found = _LOADED.get(key)
-    if found is not None:
-        _LOADED.move_to_end(key)  # the least recently used is forgotten first: a shipped file stays
-    return found
-
-
-def _remember(key: tuple[str, str] | str, value) -> None:
-    _LOADED[key] = value
-    if len(_LOADED) > 16:
-        _LOADED.popitem(last=False)
+    return _LOADED.put(digest, rules)
 
 
 def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
@@ -957,7 +943,7 @@ def _parse_rules(path: Path, text: str, key: tuple[str, str]) -> Rules:
     return rules
 
 
-_LOADED: OrderedDict["tuple[str, str] | str", "Rules | PayoutError"] = OrderedDict()
+_LOADED: Recent[Rules | PayoutError] = Recent(16)  # by content, or for a refusal by name and content
 
 
 def validate_rules(raw: Any, where: str = "rules", lines: dict[tuple, int] | None = None) -> Rules:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fmt
 from .errors import PayoutError, Problem, error, note, warning
+from .memo import Recent
 from .rules import Rules
 
 
@@ -329,9 +329,9 @@ def rule_warnings(rules: Rules, where: str) -> list[Problem]:
     Said three times in a run (checked before computing, recorded in run.json, printed), so kept for
     the last few rule sets: the rules are immutable and the shipped sources do not change."""
     key = (id(rules), where)
-    if key in _SAID:
-        _SAID.move_to_end(key)
-        return list(_SAID[key][1])
+    said = _SAID.get(key)
+    if said is not None:
+        return list(said[1])
     problems = []
     for check in (source_checks, table_checks, reconcile_budget, published_money):
         found = check(rules, where)[0]
@@ -339,13 +339,11 @@ def rule_warnings(rules: Rules, where: str) -> list[Problem]:
             found = [Problem("warning", p.where, "in this scenario: " + p.message, p.hint) if p.severity == "error"
                      else p for p in found]
         problems += found
-    _SAID[key] = (rules, tuple(problems))  # the rules held with their id, which is then never reused
-    if len(_SAID) > 8:
-        _SAID.popitem(last=False)
+    _SAID.put(key, (rules, tuple(problems)))  # the rules held with their id, which is then never reused
     return problems
 
 
-_SAID: OrderedDict = OrderedDict()
+_SAID: Recent[tuple] = Recent(8)
 
 
 def validate(rules_path: Path, data_dir: Path, year: int | None = None) -> Report:

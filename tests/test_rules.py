@@ -114,3 +114,36 @@ def test_a_threshold_is_read_exactly_as_written_never_through_a_float(tmp_path):
     path.write_text(text, encoding="utf-8")
     threshold = load_rules(path).pot("PAL-70").qualify[0].ratio.at_least
     assert threshold == Fraction(70000000000000001, 10**17) and threshold != Fraction(7, 10)
+
+
+def test_a_refused_rule_file_is_named_as_it_was_given_each_time(tmp_path):
+    """The same refused bytes under another name (a link, a relative path) are named as given."""
+    real = tmp_path / "real.yaml"
+    real.write_text("year: 2011\npots: [\n", encoding="utf-8")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    for path in (link, real, link):
+        with pytest.raises(PayoutError) as info:
+            load_rules(path)
+        assert info.value.problems[0].where.startswith(str(path)), (path, info.value.problems[0].where)
+
+
+def test_the_caches_are_safe_between_threads():
+    """Rule files, data files and data sets are remembered in small caches a library user's threads
+    share: a thread waits while another changes the cache (reading, then moving what it read to the
+    end, raced with another thread forgetting it: KeyError)."""
+    import threading
+
+    from skl_payout.memo import Recent
+
+    cache, got = Recent(2), []
+    cache.put("a", 1)
+    with cache._lock:  # another thread in the middle of a change
+        reader = threading.Thread(target=lambda: got.append(cache.get("a")))
+        reader.start()
+        reader.join(0.2)
+        assert not got, "read while another thread was changing the cache"
+    reader.join()
+    assert got == [1]
+    cache.put("b", 2), cache.get("a"), cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)  # the least recently used went

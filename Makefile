@@ -28,7 +28,7 @@ run: $(STAMP)  ## compute the 2011 payouts on the bundled sample data into out/2
 	$(BIN)/skl-payout run --year $(YEAR)
 
 test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q -n auto --dist loadfile  # a module per worker: its fixtures made once
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder  # see tests/conftest.py
 
 validate: $(STAMP)  ## check every shipped rule file against its sample data
 	$(BIN)/skl-payout validate

@@ -180,7 +180,7 @@ def test_suite() -> None:
 
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True)
+                           "--no-loadscope-reorder", "-p", "no:cacheprovider"], capture_output=True, text=True)
     seconds = time.perf_counter() - start
     summary = (done.stdout.strip().splitlines() or ["?"])[-1]
     print(f"{'make test (' + summary + ')':<34} {seconds:8.1f} s  (target <= 60 s: "

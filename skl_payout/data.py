@@ -688,17 +688,22 @@ _DATASETS: Recent[Dataset] = Recent(8)
 
 
 def _dataset_key(folder: Path, rules: Rules) -> tuple | None:
-    """The folder's every file by name and content, and the rules by content: None if it cannot be told."""
+    """The folder's every file by name and content, with the files the rules name in a subfolder, and
+    the rules by content: None if it cannot be told."""
     if rules.sha256 is None or not folder.is_dir():
         return None
     try:
+        inside = folder.resolve()
+        named = {folder / spec.file for spec in rules.data.values()}
+        named |= {p.with_suffix(".xlsx") for p in named if p.suffix.lower() == ".csv"}  # the Excel twin
+        deeper = {p for p in named if p.parent != folder and inside in p.resolve().parents}  # else refused anyway
         entries = []
-        for path in sorted(folder.iterdir()):
+        for path in sorted(set(folder.iterdir()) | deeper):
             if path.is_file():
                 if path.stat().st_size > MAX_FILE_BYTES:
                     return None
-                entries.append((path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
-    except OSError:
+                entries.append((str(path.relative_to(folder)), hashlib.sha256(path.read_bytes()).hexdigest()))
+    except (OSError, ValueError):
         return None
     return str(folder.resolve()), rules.sha256, tuple(str(o) for o in rules.overrides), tuple(entries)
 

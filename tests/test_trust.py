@@ -242,6 +242,23 @@ def test_decimal_comma_with_zero_decimals_is_a_whole_number(tmp_path):
     assert header == ("code", "n") and parse_whole(rows[0][1]["n"]) == 1234
 
 
+def test_a_data_file_in_a_subfolder_is_read_again_when_it_changes(tmp_path):
+    """A data set is remembered by its files' content: also a file the rules name in a subfolder."""
+    from skl_payout import api
+
+    data, rules = tmp_path / "data", tmp_path / "2011.yaml"
+    shutil.copytree(SAMPLE / "2011", data)
+    (data / "sub").mkdir()
+    (data / "population.csv").rename(data / "sub" / "population.csv")
+    rules.write_text((RULES / "2011.yaml").read_text(encoding="utf-8").replace("file: population.csv",
+                                                                               "file: sub/population.csv"), encoding="utf-8")
+    inp = api.Inputs(2011, rules, data)
+    before = api.compute(inp).data.tables["population"].values[("kommun", "0114")]["population_total"]
+    path = data / "sub" / "population.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(f"0114,{before},", f"0114,{before + 1},", 1), encoding="utf-8")
+    assert api.compute(inp).data.tables["population"].values[("kommun", "0114")]["population_total"] == before + 1
+
+
 def test_a_file_read_again_is_read_as_it_is_now_and_named_where_it_is(tmp_path):
     """read_rows gives the rows of bytes it has read before again: never for other bytes, and a
     message names the file where it is now."""

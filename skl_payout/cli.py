@@ -734,6 +734,9 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM and SIGHUP end a command like Ctrl-C: staged output is discarded
 
 
+GC_THRESHOLDS = (100_000, 50, 100)  # the cyclic collector's, for a whole process (see main)
+
+
 def main() -> None:
     """The `skl-payout` entry point: the typer app, with SIGTERM handled and a closed pipe ending quietly.
 
@@ -743,7 +746,7 @@ def main() -> None:
     run), and a finished command leaves without tearing the interpreter down (another tenth),
     once every file is closed and everything printed is flushed. Library use keeps Python's
     defaults."""
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, _terminate)

@@ -132,7 +132,11 @@ def sniff_separator(header: str) -> str:
 def resolve(folder: Path, file: str) -> Path:
     """The file the rules name, or its .xlsx twin; confined to the data folder; never both."""
     folder = folder.resolve()
-    path = (folder / file).resolve()
+    try:
+        path = (folder / file).resolve()
+    except RuntimeError:  # Python's word for a loop of symbolic links
+        raise PayoutError(error(str(folder / file), "is a symbolic link that leads back to itself (a loop)",
+                                "replace the link with the file itself")) from None
     if folder not in path.parents:
         raise PayoutError(error(file, f"path leaves the data folder {folder}"))
     if path.suffix.lower() == ".csv":
@@ -703,7 +707,7 @@ def _dataset_key(folder: Path, rules: Rules) -> tuple | None:
                 if path.stat().st_size > MAX_FILE_BYTES:
                     return None
                 entries.append((str(path.relative_to(folder)), hashlib.sha256(path.read_bytes()).hexdigest()))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symbolic link loop
         return None
     return str(folder.resolve()), rules.sha256, tuple(str(o) for o in rules.overrides), tuple(entries)
 

@@ -131,7 +131,7 @@ def run(inp: Inputs, out: Path, with_documents: bool = True, swedish_csv: bool =
 
         if with_documents:  # the trace and the workbook in a second process where that is faster (see parallel.py)
             (trace, xlsx), written = beside(trace_and_workbook, tables_and_report, "trace.json and payouts.xlsx")
-            written[3:3] = [trace]  # after the three CSVs, as write_run lists them
+            written.insert(written.index("summary.csv") + 1, trace)  # after the CSVs, where write_run lists it
             written.append(xlsx)
         else:
             written = tables_and_report()
